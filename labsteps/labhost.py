@@ -1,0 +1,243 @@
+"""Lab hosts: one rootless sandbox per attendee, made of the kernel features the talk teaches.
+
+Three verbs: ``create`` a lab host, start a process in it (``command`` gives the argv,
+``run`` runs one to completion), ``destroy`` it. A record per lab host in the state
+folder lets a new server find and destroy what a killed one left behind (``sweep``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from labsteps import cgroup
+from labsteps.config import Config, parse_size
+
+IDS = 65536  # uids and gids per lab host, as a normal Linux system has
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+LOGIN_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/bash",
+    "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+}
+# Runs on the host side: join the lab host's cgroup leaf, then enter its namespaces.
+# The cgroup comes first so that everything the command forks is counted and limited.
+_ENTER = 'IFS=:; for f in $NSLAB_CGROUPS; do echo $$ > "$f" || exit 125; done; exec "$@"'
+
+
+# The start-up helper is a fresh interpreter (see namespaces.py); -I keeps the caller's
+# environment out of it, so it is told where this package lives.
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+_HELPER = "import sys; sys.path.insert(0, sys.argv[1]); from labsteps.namespaces import main; main()"
+
+
+class LabHostError(RuntimeError):
+    """A lab host could not be made or used; the message says why."""
+
+
+@dataclass
+class LabHost:
+    name: str
+    hostname: str
+    slot: int
+    uid: int
+    pid: int  # host pid of the lab host's pid 1 (nslab-init)
+    started: int  # that process's start time, so a reused pid is never mistaken for it
+    created: float
+
+    def alive(self) -> bool:
+        return _start_time(self.pid) == self.started
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[19])
+
+
+def hostname_for(name: str) -> str:
+    """A valid hostname from an attendee's name: 'Anna Müller' -> 'lab-anna-m-ller'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    return f"lab-{slug}" if slug else "lab"
+
+
+class LabHosts:
+    """Every lab host of this nslab (one state folder)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.layout = cgroup.detect()
+        self.records = config.state_dir / "labhosts"
+        self.records.mkdir(parents=True, exist_ok=True)
+        os.chmod(config.state_dir, 0o700)
+        self.limits = cgroup.Limits(pids=config.pids_max,
+                                    memory_bytes=parse_size(config.memory_max))
+        self._lock = threading.Lock()
+
+    # -- the three verbs ---------------------------------------------------------
+
+    def create(self, name: str, hostname: str | None = None) -> LabHost:
+        """Make a fresh lab host called name; an old one of that name is destroyed first."""
+        if not NAME.match(name):
+            raise LabHostError(f"bad lab host name {name!r}: use a-z, 0-9, - and _")
+        for path in (self.config.image_path, self.config.init_path):
+            if not path.exists():
+                raise LabHostError(f"{path} is missing: run `make install` (or nslab doctor)")
+        self.destroy(name)
+        cg = self._claim()
+        try:
+            cg.create(self.limits)
+            pid = self._start(cg, hostname or hostname_for(name))
+            cg.enable_lab_controllers()
+        except BaseException:
+            cg.kill()
+            cg.remove()
+            raise
+        host = LabHost(name=name, hostname=hostname or hostname_for(name), slot=cg.slot,
+                       uid=cg.root_uid, pid=pid, started=_start_time(pid) or 0,
+                       created=time.time())
+        self._save(host)
+        return host
+
+    def command(self, host: LabHost, argv: list[str], env: dict[str, str] | None = None,
+                ) -> tuple[list[str], dict[str, str]]:
+        """argv and environment that start argv as root inside the lab host, in /root."""
+        inner_env = {**LOGIN_ENV, "HOSTNAME": host.hostname, **(env or {})}
+        cmd = ["/bin/sh", "-c", _ENTER, "nslab-enter",
+               "env", "-i", "--default-signal", *[f"{k}={v}" for k, v in inner_env.items()],
+               "nsenter", f"--target={host.pid}", "--all", "--root", "--wd", "--", *argv]
+        files = ":".join(str(p) for p in self._cgroup(host).procs_files("lab/init"))
+        return cmd, {"NSLAB_CGROUPS": files, "PATH": LOGIN_ENV["PATH"]}
+
+    def run(self, name: str, script: str, timeout: float = 30.0, stdin: bytes = b"",
+            ) -> tuple[int, bytes]:
+        """Run script in a login shell as the lab host's root; (exit status, output)."""
+        host = self.require(name)
+        argv, env = self.command(host, ["/bin/bash", "-l", "-c", script])
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill_session(host, proc.pid)
+            proc.kill()
+            out, _ = proc.communicate()
+            return 124, out + f"\n[timed out after {timeout:g} s]\n".encode()
+        return proc.returncode, out
+
+    def destroy(self, name: str) -> None:
+        """End every process, remove every cgroup and record; returns when all is gone."""
+        record = self.records / f"{name}.json"
+        try:
+            host = LabHost(**json.loads(record.read_text()))
+        except FileNotFoundError:
+            return
+        except (ValueError, TypeError) as e:
+            raise LabHostError(f"unreadable record {record}: {e}") from e
+        cg = self._cgroup(host)
+        cg.kill()
+        cg.remove()
+        record.unlink(missing_ok=True)
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def get(self, name: str) -> LabHost | None:
+        try:
+            return LabHost(**json.loads((self.records / f"{name}.json").read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def require(self, name: str) -> LabHost:
+        host = self.get(name)
+        if host is None:
+            raise LabHostError(f"no lab host named {name!r}")
+        if not host.alive():
+            raise LabHostError(f"lab host {name!r} has stopped; create it again")
+        return host
+
+    def list(self) -> list[LabHost]:
+        hosts = (self.get(p.stem) for p in sorted(self.records.glob("*.json")))
+        return [h for h in hosts if h is not None]
+
+    def sweep(self) -> list[str]:
+        """Destroy every lab host this state folder knows of (at start, after a crash)."""
+        names = [p.stem for p in sorted(self.records.glob("*.json"))]
+        for name in names:
+            self.destroy(name)
+        return names
+
+    def memory(self, host: LabHost) -> int:
+        """Bytes the lab host uses now, as its memory cgroup counts them (tmpfs included)."""
+        for h, top in zip(self.layout.hierarchies, self._cgroup(host).dirs()):
+            for f in ("memory.current", "memory.usage_in_bytes"):
+                if (top / f).exists() and ("memory" in h.options or self.layout.version == "v2"):
+                    return int((top / f).read_text())
+        return 0
+
+    def _cgroup(self, host: LabHost) -> cgroup.LabCgroup:
+        return cgroup.LabCgroup(self.layout, host.slot, host.uid, host.uid)
+
+    def _claim(self) -> cgroup.LabCgroup:
+        with self._lock:
+            live = len(list(self.records.glob("*.json")))
+            if live >= self.config.capacity:
+                raise LabHostError(f"the lab is full ({self.config.capacity} lab hosts)")
+            for slot in range(self.config.uid_slots):
+                uid = self.config.uid_base + slot * IDS
+                cg = cgroup.LabCgroup(self.layout, slot, uid, uid)
+                if cg.claim():
+                    return cg
+        raise LabHostError("no free uid range left for another lab host")
+
+    def _start(self, cg: cgroup.LabCgroup, hostname: str) -> int:
+        spec = {
+            "uid": cg.root_uid, "gid": cg.root_gid, "count": IDS, "hostname": hostname,
+            "cgroup_lab": [str(p) for p in cg.procs_files("lab")],
+            "cgroup_init": [str(p) for p in cg.procs_files("lab/init")],
+            "cgroup_version": self.layout.version,
+            "cgroup_v1": [(h.name, h.options) for h in self.layout.hierarchies],
+            "cgroup_links": list(self.layout.links),
+            "image": str(self.config.image_path), "init": str(self.config.init_path),
+            "root_size": "64m",
+            "tmpfs": {"/tmp": self.config.tmp_size, "/var/tmp": "64m", "/run": "16m",
+                      "/root": "64m", "/dev/shm": "64m"},
+        }
+        proc = subprocess.run([sys.executable, "-I", "-c", _HELPER, str(_PACKAGE_PARENT)],
+                              input=json.dumps(spec).encode(), capture_output=True,
+                              timeout=30, env={"PATH": LOGIN_ENV["PATH"]})
+        try:
+            reply = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise LabHostError("lab host start-up failed: "
+                               + (proc.stderr.decode()[-500:] or "no answer")) from None
+        if "pid" not in reply:
+            raise LabHostError(f"lab host start-up failed: {reply.get('error')}")
+        return int(reply["pid"])
+
+    def _save(self, host: LabHost) -> None:
+        tmp = self.records / f".{host.name}.json.tmp"
+        tmp.write_text(json.dumps(asdict(host)))
+        os.replace(tmp, self.records / f"{host.name}.json")
+
+    def _kill_session(self, host: LabHost, sid: int) -> None:
+        """SIGKILL what a command left running: every process of its session in the lab host."""
+        for pid in self._cgroup(host).pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(stat[3]) == sid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

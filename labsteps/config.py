@@ -53,7 +53,8 @@ class Config:
             if raw is None or f.name == "extra":
                 continue
             values[f.name] = _convert(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: _convert(k, v) if isinstance(v, str) else v
+                       for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 
 

@@ -1,0 +1,55 @@
+# nslab: `make run` installs what is missing and starts the lab; `make test` runs every test.
+# Both are meant for a fresh Debian 12 or Ubuntu 24.04 machine, as root.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+LIBDIR   ?= /usr/local/lib/nslab
+CC       ?= cc
+export NSLAB_LIB_DIR ?= $(LIBDIR)
+
+# command -> Debian package that provides it
+OS_TOOLS := unshare:util-linux nsenter:util-linux setsid:util-linux chroot:coreutils \
+	ip:iproute2 pstree:psmisc ps:procps ping:iputils-ping tar:tar bash:bash \
+	busybox:busybox-static $(CC):gcc curl:curl
+OS_FILES := /usr/include/stdio.h:libc6-dev /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+
+.PHONY: install os-packages run test lint clean
+
+install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/vorlage.tar
+
+os-packages:
+	@missing=""; \
+	for pair in $(OS_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -e /usr/lib/$$(uname -m)-linux-gnu/libc.a ] || missing="$$missing libc6-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(LIBDIR)/nslab-init: labsteps/init/nslab-init.c
+	mkdir -p $(LIBDIR)
+	$(CC) -O2 -static -Wall -o $@.tmp $< && mv $@.tmp $@
+
+$(LIBDIR)/vorlage.tar: labsteps/image.py | $(VENV)/.installed
+	mkdir -p $(LIBDIR)
+	$(VENV)/bin/nslab image build --output $@
+
+run: install
+	$(VENV)/bin/nslab serve
+
+test: install
+	$(VENV)/bin/ruff check web labsteps tests bench
+	$(VENV)/bin/pytest -q -rs $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check web labsteps tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,175 @@
+"""nslab doctor: can this machine run lab hosts? Every finding comes with its fix."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from labsteps import cgroup
+from labsteps.config import Config
+
+# command -> Debian/Ubuntu package, for the tools the talk and the lab host use
+TOOLS = {
+    "unshare": "util-linux", "nsenter": "util-linux", "setsid": "util-linux",
+    "mount": "mount", "chroot": "coreutils", "env": "coreutils", "ip": "iproute2",
+    "pstree": "psmisc", "ps": "procps", "ping": "iputils-ping", "tar": "tar", "bash": "bash",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else "FAIL"
+        text = f"[{mark}] {self.name}: {self.detail}"
+        return text if self.ok or not self.fix else f"{text}\n       fix: {self.fix}"
+
+
+def _kernel() -> Finding:
+    release = platform.release()
+    try:
+        major, minor = (int(x) for x in release.split(".")[:2])
+    except ValueError:
+        return Finding("kernel", False, f"cannot read version {release!r}")
+    ok = (major, minor) >= (5, 12)
+    return Finding("kernel", ok, f"{release} (overlayfs in a user namespace needs 5.11, "
+                   "mount_setattr 5.12)", "boot a kernel 5.12 or newer (Debian 12 has 6.1)")
+
+
+def _userns() -> list[Finding]:
+    out = []
+    limit = Path("/proc/sys/user/max_user_namespaces")
+    n = int(limit.read_text()) if limit.exists() else 0
+    out.append(Finding("user namespaces", n > 0, f"max_user_namespaces = {n}",
+                       "sysctl -w user.max_user_namespaces=15000"))
+    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+    if apparmor.exists() and apparmor.read_text().strip() == "1":
+        # The restriction applies to processes without CAP_SYS_ADMIN; nslab creates every
+        # user namespace as real root, so it is unaffected. Say so, since people ask.
+        out.append(Finding("AppArmor", True, "restricts unprivileged user namespaces; nslab "
+                           "creates them as root, so lab hosts are not affected"))
+    return out
+
+
+def _cgroups() -> Finding:
+    try:
+        layout = cgroup.detect()
+    except (cgroup.CgroupError, OSError) as e:
+        return Finding("cgroups", False, str(e),
+                       "enable the pids and memory controllers (cgroup v2: boot with "
+                       "systemd.unified_cgroup_hierarchy=1; v1: mount them)")
+    return Finding("cgroups", True, f"{layout.version}, controllers "
+                   f"{', '.join(layout.controllers())}")
+
+
+def _tools() -> list[Finding]:
+    missing = {pkg for cmd, pkg in TOOLS.items() if shutil.which(cmd) is None}
+    out = [Finding("tools", not missing, "all present" if not missing else
+                   f"missing packages {', '.join(sorted(missing))}",
+                   f"apt-get install {' '.join(sorted(missing))}")]
+    if shutil.which("env"):
+        res = subprocess.run(["env", "--default-signal", "true"], capture_output=True)
+        out.append(Finding("env --default-signal", res.returncode == 0,
+                           "coreutils can reset inherited signal dispositions" if
+                           res.returncode == 0 else "coreutils is older than 8.31",
+                           "upgrade coreutils (Debian 12 and Ubuntu 24.04 have it)"))
+    return out
+
+
+def _subids(config: Config) -> Finding:
+    lo = config.uid_base
+    hi = lo + config.uid_slots * 65536
+    clashes = []
+    for f in ("/etc/subuid", "/etc/subgid"):
+        try:
+            lines = Path(f).read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            parts = line.split(":")
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                start, count = int(parts[1]), int(parts[2])
+                if start < hi and lo < start + count:
+                    clashes.append(f"{f}: {line}")
+    return Finding("subordinate ids", not clashes,
+                   f"lab hosts use ids {lo}-{hi - 1}" if not clashes else
+                   "overlap with " + "; ".join(clashes),
+                   "set NSLAB_UID_BASE to a range no /etc/subuid or /etc/subgid entry uses")
+
+
+def _files(config: Config) -> list[Finding]:
+    return [Finding(path.name, path.exists(), str(path), "make install")
+            for path in (config.image_path, config.init_path)]
+
+
+def _modules() -> list[Finding]:
+    """overlay and veth: the lab host cannot load kernel modules itself."""
+    out = []
+    builtin = Path("/lib/modules", platform.release(), "modules.builtin")
+    builtin_text = builtin.read_text() if builtin.exists() else ""
+    for name, present in (("overlay", "\toverlay\n" in Path("/proc/filesystems").read_text()),
+                          ("veth", Path("/sys/module/veth").exists())):
+        if present or f"/{name}.ko" in builtin_text:
+            out.append(Finding(f"module {name}", True, "available"))
+        elif builtin.exists():
+            out.append(Finding(f"module {name}", False, "not loaded",
+                               f"modprobe {name}; echo {name} >> /etc/modules-load.d/nslab.conf"))
+        else:  # no module list to read (a VM kernel or a container): the probe tells
+            out.append(Finding(f"module {name}", True, "cannot tell; the probe below tries it"))
+    return out
+
+
+def _root() -> Finding:
+    return Finding("root", os.geteuid() == 0, f"running as uid {os.geteuid()}",
+                   "run nslab as root (it creates user namespaces and cgroups)")
+
+
+def check(config: Config) -> list[Finding]:
+    """Every finding, cheapest first; none of them changes the machine."""
+    return [_root(), _kernel(), *_userns(), _cgroups(), *_modules(), *_tools(),
+            _subids(config), *_files(config)]
+
+
+def problems(config: Config) -> list[Finding]:
+    return [f for f in check(config) if not f.ok]
+
+
+# What a lab host must be able to do, in a few lines of the talk's own commands.
+PROBE = """set -e
+mkdir -p /tmp/container /tmp/u /tmp/w /tmp/m
+tar xf /lab/images/vorlage.tar -C /tmp/container
+mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/u,workdir=/tmp/w /tmp/m
+unshare -p -f -m -u -n -i chroot /tmp/m sh -c 'mount -t proc proc /proc; ps' >/dev/null
+ip link add hostende type veth peer name containerende
+ip netns add probe
+if [ -d /sys/fs/cgroup/pids ]; then mkdir /sys/fs/cgroup/pids/lala; \
+else mkdir /sys/fs/cgroup/lala; test -e /sys/fs/cgroup/lala/pids.max; fi
+echo probe-ok
+"""
+
+
+def probe(hosts) -> Finding:  # hosts: labsteps.labhost.LabHosts
+    """Make a real lab host, run the talk's kernel operations in it, destroy it."""
+    from labsteps.labhost import LabHostError
+
+    name = "doctor-probe"
+    try:
+        hosts.create(name)
+        code, out = hosts.run(name, PROBE, timeout=30)
+    except (LabHostError, OSError) as e:
+        return Finding("probe", False, str(e), "see the findings above")
+    finally:
+        hosts.destroy(name)
+    ok = code == 0 and b"probe-ok" in out
+    text = out.decode(errors="replace").strip().splitlines()
+    return Finding("probe", ok, "a lab host ran tar, overlay, unshare, veth, netns and a "
+                   "pids cgroup" if ok else f"exit {code}: {' | '.join(text[-3:])}",
+                   "the failing command is named above")

@@ -1,0 +1,58 @@
+"""The production server `nslab serve` runs: gunicorn, one process, many threads.
+
+Concurrency model: one process holds every lab's state in memory, and each open
+websocket (terminal, trainer view) occupies one thread for its whole life, so the
+thread pool is sized from the configured capacity: two terminals per attendee, a
+trainer's views, and room for ordinary requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import replace
+
+from gunicorn.app.base import BaseApplication
+
+from labsteps.config import Config
+
+
+def threads_for(config: Config) -> int:
+    return config.capacity * 3 + 16
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, app, options: dict):
+        self.application, self.options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.application
+
+
+def serve(config: Config) -> int:
+    from web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not config.trainer_token:
+        config = replace(config, trainer_token=secrets.token_urlsafe(24))
+        # Printed once, to the console of whoever started the lab; never logged again.
+        print(f"\n  trainer token: {config.trainer_token}\n"
+              f"  (set NSLAB_TRAINER_TOKEN to choose your own)\n", flush=True)
+    app = create_app(config)
+    print(f"  nslab on http://{config.host}:{config.port}/\n", flush=True)
+    _Gunicorn(app, {
+        "bind": f"{config.host}:{config.port}",
+        "workers": 1,  # lab hosts, terminals and progress live in this one process
+        "worker_class": "gthread",
+        "threads": threads_for(config),
+        "timeout": 120,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        "loglevel": "info",
+    }).run()
+    return 0

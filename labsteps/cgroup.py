@@ -62,7 +62,7 @@ def _mountinfo() -> list[tuple[str, str, str]]:
     found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
-        fstype, _source, superopts = (right.split(" ") + ["", ""])[:3]
+        fstype, _source, superopts = [*right.split(" "), "", ""][:3]
         found.append((left.split(" ")[4], fstype, superopts))
     return found
 
@@ -128,8 +128,8 @@ class LabCgroup:
         self.root_gid = root_gid
 
     def dirs(self, sub: str = "") -> list[Path]:
-        return [h.path / PARENT / f"s{self.slot}" / sub if sub else h.path / PARENT / f"s{self.slot}"
-                for h in self.layout.hierarchies]
+        tops = [h.path / PARENT / f"s{self.slot}" for h in self.layout.hierarchies]
+        return [top / sub for top in tops] if sub else tops
 
     def procs_files(self, sub: str) -> list[Path]:
         return [d / "cgroup.procs" for d in self.dirs(sub)]
@@ -221,7 +221,7 @@ class LabCgroup:
     # -- destroy --------------------------------------------------------------
 
     def kill(self, timeout: float = 5.0) -> None:
-        """SIGKILL every process of the subtree, forks in flight included; return when none is left."""
+        """SIGKILL every process of the subtree, forks in flight included; return when none left."""
         deadline = time.monotonic() + timeout
         if self.layout.version == "v2":
             kill_file = self.dirs()[0] / "cgroup.kill"

@@ -27,15 +27,17 @@ FILES = {
                       '(busybox, standing in for the talk\'s alpine)"\n',
     "etc/profile": "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
                    "export PS1='\\u@\\h:\\w\\$ '\n",
-    "var/www/cgi-bin/index.cgi": '#!/bin/sh\n'
-                                 '# Stands in for erkules/nginxhostname: say which container answered.\n'
-                                 'printf "Content-Type: text/html\\r\\n\\r\\n"\n'
-                                 'echo "<h1>Hallo von $(hostname)</h1>"\n',
+    "var/www/cgi-bin/index.cgi": (
+        '#!/bin/sh\n'
+        '# Stands in for erkules/nginxhostname: say which container answered.\n'
+        'printf "Content-Type: text/html\\r\\n\\r\\n"\n'
+        'echo "<h1>Hallo von $(hostname)</h1>"\n'),
     # procps' ps says this when /proc is not mounted; busybox's would just print nothing,
     # and the talk's "Genau das machen was da steht" needs something to do.
-    "bin/ps": '#!/bin/sh\n'
-              '[ -e /proc/self ] || { echo "Error, do this: mount -t proc proc /proc" >&2; exit 1; }\n'
-              'exec /bin/busybox ps "$@"\n',
+    "bin/ps": (
+        '#!/bin/sh\n'
+        '[ -e /proc/self ] || { echo "Error, do this: mount -t proc proc /proc" >&2; exit 1; }\n'
+        'exec /bin/busybox ps "$@"\n'),
 }
 EXECUTABLE = {"var/www/cgi-bin/index.cgi", "bin/ps"}
 DIRS = {"proc": 0o555, "sys": 0o555, "dev": 0o755, "tmp": 0o1777, "root": 0o700,

@@ -49,7 +49,9 @@ def unshare(flags: int) -> None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
+
     res = _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
     _check(res, f"mount {fstype or 'bind'} on {target}")
 
@@ -60,6 +62,11 @@ def umount(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     _check(_libc.syscall(155, new_root.encode(), put_old.encode()), "pivot_root")
+
+
+def set_child_subreaper() -> None:
+    """Orphans below this process come back to it instead of going to the host's init."""
+    _check(_libc.prctl(ctypes.c_int(36), ctypes.c_ulong(1), 0, 0, 0), "prctl(SUBREAPER)")
 
 
 def sethostname(name: str) -> None:

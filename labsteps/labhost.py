@@ -13,12 +13,13 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from labsteps import cgroup
+from labsteps import cgroup, kernel
 from labsteps.config import Config, parse_size
 
 IDS = 65536  # uids and gids per lab host, as a normal Linux system has
@@ -36,7 +37,8 @@ _ENTER = 'IFS=:; for f in $NSLAB_CGROUPS; do echo $$ > "$f" || exit 125; done; e
 # The start-up helper is a fresh interpreter (see namespaces.py); -I keeps the caller's
 # environment out of it, so it is told where this package lives.
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-_HELPER = "import sys; sys.path.insert(0, sys.argv[1]); from labsteps.namespaces import main; main()"
+_HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+           "from labsteps.namespaces import main; main()")
 
 
 class LabHostError(RuntimeError):
@@ -54,15 +56,35 @@ class LabHost:
     created: float
 
     def alive(self) -> bool:
-        return _start_time(self.pid) == self.started
+        stat = _stat(self.pid)
+        return stat is not None and int(stat[19]) == self.started and stat[0] != "Z"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, ...]."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
 
 
 def _start_time(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rpartition(")")[2].split()[19])
+    stat = _stat(pid)
+    return int(stat[19]) if stat else None
+
+
+def _reap(host: LabHost, timeout: float = 5.0) -> None:
+    """Wait until the lab host's pid 1 is gone from the process table, zombie included."""
+    deadline = time.monotonic() + timeout
+    while _start_time(host.pid) == host.started:
+        try:
+            # Ours when this process started it (we are a subreaper); else its parent reaps.
+            os.waitpid(host.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise LabHostError(f"pid 1 of lab host {host.name} ({host.pid}) is not reaped")
+        time.sleep(0.002)
 
 
 def hostname_for(name: str) -> str:
@@ -83,6 +105,9 @@ class LabHosts:
         self.limits = cgroup.Limits(pids=config.pids_max,
                                     memory_bytes=parse_size(config.memory_max))
         self._lock = threading.Lock()
+        # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
+        # process adopts them and reaps them on destroy, whatever the host's init does.
+        kernel.set_child_subreaper()
 
     # -- the three verbs ---------------------------------------------------------
 
@@ -124,16 +149,24 @@ class LabHosts:
         """Run script in a login shell as the lab host's root; (exit status, output)."""
         host = self.require(name)
         argv, env = self.command(host, ["/bin/bash", "-l", "-c", script])
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            out, _ = proc.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._kill_session(host, proc.pid)
-            proc.kill()
-            out, _ = proc.communicate()
-            return 124, out + f"\n[timed out after {timeout:g} s]\n".encode()
-        return proc.returncode, out
+        # Output goes to a file, not a pipe: a background job the script leaves running
+        # keeps a pipe open, and the caller would wait for it instead of for the script.
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                proc.communicate(stdin, timeout=timeout)
+                code = proc.returncode
+            except subprocess.TimeoutExpired:
+                self._kill_session(host, proc.pid)
+                proc.kill()
+                proc.wait()
+                code = 124
+            out.seek(0)
+            output = out.read()
+        if code == 124:
+            output += f"\n[timed out after {timeout:g} s]\n".encode()
+        return code, output
 
     def destroy(self, name: str) -> None:
         """End every process, remove every cgroup and record; returns when all is gone."""
@@ -146,6 +179,7 @@ class LabHosts:
             raise LabHostError(f"unreadable record {record}: {e}") from e
         cg = self._cgroup(host)
         cg.kill()
+        _reap(host)
         cg.remove()
         record.unlink(missing_ok=True)
 
@@ -232,11 +266,8 @@ class LabHosts:
     def _kill_session(self, host: LabHost, sid: int) -> None:
         """SIGKILL what a command left running: every process of its session in the lab host."""
         for pid in self._cgroup(host).pids():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(stat[3]) == sid:
+            stat = _stat(pid)
+            if stat and int(stat[3]) == sid:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

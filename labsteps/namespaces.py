@@ -96,7 +96,7 @@ def _child(spec: dict, to_helper: int, from_helper: int) -> None:
         os.close(r)
         try:
             _lab_init(spec, w, image_fd, init_fd)
-        except BaseException as e:  # noqa: BLE001 - everything goes back as one message
+        except BaseException as e:
             _say(w, {"error": f"{e}", "trace": traceback.format_exc(limit=3)})
         os._exit(1)
     os.close(w)
@@ -116,7 +116,7 @@ def start(spec: dict) -> dict:
         os.close(up_r)
         try:
             _child(spec, up_w, down_r)
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             _say(up_w, {"error": str(e)})
         os._exit(1)
     os.close(down_r)

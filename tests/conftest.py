@@ -1,0 +1,135 @@
+"""Fixtures, from the bottom up: config -> hosts -> lab host; config -> app -> client; server.
+
+Tests marked ``root`` need real root (namespaces, cgroups). Without it they skip, except
+when NSLAB_REQUIRE_ROOT=1 (CI): then every skip is a failure, so CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from labsteps.config import Config
+from labsteps.labhost import LabHosts
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_ROOT = os.environ.get("NSLAB_REQUIRE_ROOT") == "1"
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("root") and not IS_ROOT:
+        pytest.skip("needs root: run `make test` as root")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ROOT and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under NSLAB_REQUIRE_ROOT=1, which forbids skips: " \
+                          f"{report.longrepr[-1] if isinstance(report.longrepr, tuple) else ''}"
+
+
+@pytest.fixture(scope="session")
+def lib_dir() -> Path:
+    """The installed vorlage.tar and nslab-init (make install puts them there)."""
+    path = Path(os.environ.get("NSLAB_LIB_DIR", "/usr/local/lib/nslab"))
+    missing = [p for p in ("vorlage.tar", "nslab-init") if not (path / p).exists()]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing in {path}: run `make install` first")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, lib_dir: Path) -> Config:
+    return Config.from_env(env={}, state_dir=tmp_path / "state", lib_dir=lib_dir,
+                           trainer_token="trainer-secret-for-tests")
+
+
+@pytest.fixture
+def hosts(config: Config):
+    """This test's lab hosts; whatever it leaves is destroyed, and must go without a trace."""
+    manager = LabHosts(config)
+    yield manager
+    manager.sweep()
+
+
+@pytest.fixture
+def labhost(hosts: LabHosts):
+    """A fresh lab host, root inside: (manager, name)."""
+    hosts.create("anna")
+    return hosts
+
+
+def sh(hosts: LabHosts, script: str, name: str = "anna", timeout: float = 30):
+    """Run script in the lab host; (exit status, output as text)."""
+    code, out = hosts.run(name, script, timeout=timeout)
+    return code, out.decode(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(config: Config):
+    """A real `nslab serve` on 127.0.0.1 with this test's state folder; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
+           "NSLAB_LIB_DIR": str(config.lib_dir), "NSLAB_PORT": str(port),
+           "NSLAB_TRAINER_TOKEN": config.trainer_token}
+    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError as e:
+            if getattr(e, "code", None) == 503:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("server did not start:\n" + proc.stdout.read().decode())
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    LabHosts(config).sweep()
+
+
+def traces(hosts: LabHosts, host) -> list[str]:
+    """What is left on the real host of a lab host: must be nothing after destroy."""
+    left = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(next(line for line in status.read_text().splitlines()
+                           if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration):
+            continue
+        if host.uid <= uid < host.uid + 65536:
+            left.append(f"process {status.parent.name} as uid {uid}")
+    cg = hosts._cgroup(host)
+    left += [f"cgroup {d}" for d in cg.dirs() if d.exists()]
+    if (hosts.records / f"{host.name}.json").exists():
+        left.append("record file")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    left += [f"mount {line}" for line in mounts.splitlines() if "nslab" in line or "/lab/" in line]
+    left += [f"interface {n}" for n in ("hostende", "containerende")
+             if Path("/sys/class/net", n).exists()]
+    return left

@@ -1,0 +1,70 @@
+"""Destroying a lab host leaves nothing behind; a killed owner's lab hosts are swept."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from labsteps.labhost import LabHosts
+from tests.conftest import ROOT, sh, traces
+from tests.test_isolation import WALKTHROUGH
+
+pytestmark = pytest.mark.root
+
+
+def test_destroy_after_the_whole_walkthrough_leaves_nothing(hosts):
+    host = hosts.create("anna")
+    assert sh(hosts, WALKTHROUGH + "\nsleep 300 &\n", timeout=60)[0] == 0
+    assert traces(hosts, host)  # there is something to clean up
+    hosts.destroy("anna")
+    assert traces(hosts, host) == []
+    hosts.destroy("anna")  # twice is fine
+
+
+def test_double_forked_and_escaped_processes_are_found_through_the_cgroup(hosts):
+    host = hosts.create("anna")
+    sh(hosts, "setsid sh -c 'sleep 300 &' ; (unshare -p -f sleep 300 &) ; "
+              "mkdir /sys/fs/cgroup/pids/own 2>/dev/null || mkdir /sys/fs/cgroup/own; "
+              "sh -c 'echo $$ > /sys/fs/cgroup/pids/own/tasks 2>/dev/null || "
+              "echo $$ > /sys/fs/cgroup/own/cgroup.procs; exec sleep 300' &")
+    assert len(hosts._cgroup(host).pids()) >= 4
+    hosts.destroy("anna")
+    assert traces(hosts, host) == []
+
+
+def test_a_killed_owner_leaves_lab_hosts_that_the_next_start_sweeps(config):
+    script = ("import sys; sys.path.insert(0, sys.argv[1]);"
+              "from pathlib import Path; from labsteps.config import Config;"
+              "from labsteps.labhost import LabHosts;"
+              "h = LabHosts(Config.from_env(env={}, state_dir=Path(sys.argv[2]), "
+              "lib_dir=Path(sys.argv[3])));"
+              "[h.create(n) for n in ('anna', 'bert')]; print('ready', flush=True);"
+              "import time; time.sleep(60)")
+    owner = subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(config.state_dir),
+                              str(config.lib_dir)], stdout=subprocess.PIPE)
+    assert owner.stdout.readline().strip() == b"ready"
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    hosts = LabHosts(config)
+    left = hosts.list()
+    assert {h.name for h in left} == {"anna", "bert"} and all(h.alive() for h in left)
+    assert sorted(hosts.sweep()) == ["anna", "bert"]
+    for h in left:
+        assert traces(hosts, h) == []
+
+
+def test_a_stopped_lab_host_is_reported_and_can_be_made_again(hosts):
+    host = hosts.create("anna")
+    os.kill(host.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while host.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    from labsteps.labhost import LabHostError
+
+    with pytest.raises(LabHostError, match="stopped"):
+        hosts.run("anna", "true")
+    hosts.create("anna")
+    assert sh(hosts, "echo back")[1].strip() == "back"

@@ -1,0 +1,66 @@
+"""The trainer's CLI: nslab sandbox create / exec / list / destroy, and nslab doctor."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def nslab(config):
+    env = {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
+           "NSLAB_LIB_DIR": str(config.lib_dir)}
+
+    def run(*args, check=True):
+        res = subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        if check:
+            assert res.returncode == 0, res.stderr
+        return res
+
+    yield run
+    run("sandbox", "destroy", "--all", check=False)
+
+
+@pytest.mark.root
+def test_sandbox_lifecycle(nslab):
+    assert "hostname lab-kurs1" in nslab("sandbox", "create", "kurs1").stdout
+    assert "kurs1\tlab-kurs1\trunning" in nslab("sandbox", "list").stdout
+    res = nslab("sandbox", "exec", "kurs1", "--", "sh", "-c", "echo $(id -u)@$(hostname); exit 7",
+                check=False)
+    assert res.returncode == 7 and res.stdout == "0@lab-kurs1\n"
+    assert nslab("sandbox", "exec", "kurs1", "--", "echo", "a b; c").stdout == "a b; c\n"
+    assert "destroyed kurs1" in nslab("sandbox", "destroy", "kurs1").stdout
+    assert nslab("sandbox", "list").stdout == ""
+
+
+@pytest.mark.root
+def test_errors_are_one_clear_line(nslab):
+    res = nslab("sandbox", "exec", "nobody", "--", "true", check=False)
+    assert res.returncode == 2 and res.stderr == "nslab: no lab host named 'nobody'\n"
+    res = nslab("sandbox", "create", "Bad Name", check=False)
+    assert res.returncode == 2 and "bad lab host name" in res.stderr
+    res = nslab("sandbox", "destroy", check=False)
+    assert res.returncode == 2 and "--all" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.root
+def test_doctor_passes_here_with_a_real_probe(nslab):
+    out = nslab("doctor").stdout
+    assert "[ok  ] probe:" in out and "this machine can run nslab" in out
+    assert "FAIL" not in out
+
+
+def test_doctor_names_the_fix(nslab, tmp_path):
+    env_lib = tmp_path / "empty-lib"
+    env_lib.mkdir()
+    res = subprocess.run([sys.executable, "-m", "web.cli", "doctor", "--no-probe"], cwd=ROOT,
+                         env={**os.environ, "NSLAB_LIB_DIR": str(env_lib),
+                              "NSLAB_STATE_DIR": str(tmp_path / "s")},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "[FAIL] vorlage.tar" in res.stdout and "fix: make install" in res.stdout

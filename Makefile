@@ -10,8 +10,7 @@ export NSLAB_LIB_DIR ?= $(LIBDIR)
 # command -> Debian package that provides it
 OS_TOOLS := unshare:util-linux nsenter:util-linux setsid:util-linux chroot:coreutils \
 	ip:iproute2 pstree:psmisc ps:procps ping:iputils-ping tar:tar bash:bash \
-	busybox:busybox-static $(CC):gcc curl:curl
-OS_FILES := /usr/include/stdio.h:libc6-dev /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+	busybox:busybox-static $(CC):gcc
 
 .PHONY: install os-packages run test lint clean
 

@@ -185,9 +185,13 @@ class LabCgroup:
         # that let its owner create children and move processes between them.
         names = ["cgroup.procs", "tasks", "cgroup.subtree_control", "cgroup.threads",
                  "cgroup.clone_children", "notify_on_release"]
+        # init, where the lab's processes start, must stay a leaf: its owner may move
+        # processes in and out, but not give it children with controllers.
+        leaf = ["cgroup.procs", "tasks", "cgroup.threads"]
         for lab in self.dirs("lab"):
-            for path in [lab, lab / "init"] + [lab / n for n in names] + \
-                        [lab / "init" / n for n in names]:
+            paths = [lab, lab / "init", *(lab / n for n in names),
+                     *(lab / "init" / n for n in leaf)]
+            for path in paths:
                 if path.exists():
                     os.chown(path, self.root_uid, self.root_gid)
 
@@ -300,11 +304,18 @@ def _freeze(top: Path, frozen: bool) -> None:
 
 
 def _enable(path: Path, controllers: tuple[str, ...]) -> None:
-    wanted = [c for c in controllers if c in _v2_available(path)]
+    """Enable controllers for path's children; pids and memory must work, cpu may not."""
     current = (path / "cgroup.subtree_control").read_text().split()
-    missing = [c for c in wanted if c not in current]
-    if missing:
-        _write(path / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+    for c in controllers:
+        if c in current or c not in _v2_available(path):
+            continue
+        try:
+            _write(path / "cgroup.subtree_control", "+" + c)
+        except OSError:
+            # cpu refuses while real-time threads live outside the root cgroup; the
+            # lab then shares cpu time as the host does. pids and memory are required.
+            if c in ("pids", "memory"):
+                raise
 
 
 def _mkdir(path: Path) -> None:

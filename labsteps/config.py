@@ -32,7 +32,8 @@ class Config:
     pids_max: int = 512
     memory_max: str = "512m"
     tmp_size: str = "256m"
-    secret_key: str | None = None
+    max_input: int = 256 * 1024  # bytes in one websocket message (a paste); larger: 1009
+    secret_key: str | None = None  # signs session cookies; default: kept in the state folder
     extra: dict = field(default_factory=dict)
 
     @property
@@ -59,7 +60,7 @@ class Config:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in ("port", "capacity", "uid_base", "uid_slots", "pids_max"):
+    if name in ("port", "capacity", "uid_base", "uid_slots", "pids_max", "max_input"):
         try:
             return int(raw)
         except ValueError:

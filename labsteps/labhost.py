@@ -16,10 +16,11 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from labsteps import cgroup, kernel
+from labsteps import cgroup, kernel, shell
 from labsteps.config import Config, parse_size
 
 IDS = 65536  # uids and gids per lab host, as a normal Linux system has
@@ -27,7 +28,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LOGIN_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/bash",
-    "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+    "TERM": "xterm-256color", "COLORTERM": "truecolor", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
 }
 # Runs on the host side: join the lab host's cgroup leaf, then enter its namespaces.
 # The cgroup comes first so that everything the command forks is counted and limited.
@@ -88,8 +89,12 @@ def _reap(host: LabHost, timeout: float = 5.0) -> None:
 
 
 def hostname_for(name: str) -> str:
-    """A valid hostname from an attendee's name: 'Anna Müller' -> 'lab-anna-m-ller'."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    """A valid hostname from an attendee's name: 'Anna Müller' -> 'lab-anna-mueller'."""
+    text = name.lower()
+    for umlaut, plain in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(umlaut, plain)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:50].strip("-")
     return f"lab-{slug}" if slug else "lab"
 
 
@@ -210,6 +215,11 @@ class LabHosts:
             self.destroy(name)
         return names
 
+    def processes(self, name: str) -> set[int]:
+        """Host pids of every process in the lab host (empty when there is none)."""
+        host = self.get(name)
+        return self._cgroup(host).pids() if host else set()
+
     def memory(self, host: LabHost) -> int:
         """Bytes the lab host uses now, as its memory cgroup counts them (tmpfs included)."""
         for h, top in zip(self.layout.hierarchies, self._cgroup(host).dirs()):
@@ -243,6 +253,7 @@ class LabHosts:
             "cgroup_links": list(self.layout.links),
             "image": str(self.config.image_path), "init": str(self.config.init_path),
             "root_size": "64m",
+            "files": shell.FILES,
             "tmpfs": {"/tmp": self.config.tmp_size, "/var/tmp": "64m", "/run": "16m",
                       "/root": "64m", "/dev/shm": "64m"},
         }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -12,7 +14,9 @@ from flask import Flask
 from labsteps import doctor
 from labsteps.cgroup import CgroupError
 from labsteps.config import Config
-from labsteps.labhost import LabHosts
+from labsteps.labhost import LabHosts, hostname_for
+from labsteps.terminal import Terminal, Terminals
+from web.attendees import Attendee, Attendees
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("nslab")
@@ -20,23 +24,63 @@ log = logging.getLogger("nslab")
 
 @dataclass
 class Lab:
-    """What one running nslab holds: its configuration and its lab hosts."""
+    """What one running nslab holds: configuration, attendees, lab hosts, terminals."""
 
     config: Config
+    attendees: Attendees
     hosts: LabHosts | None
+    terminals: Terminals | None
     problems: list[doctor.Finding] = field(default_factory=list)
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
 
+    def hostname(self, attendee: Attendee) -> str:
+        return hostname_for(attendee.name)
+
+    def labhost(self, attendee: Attendee):
+        """The attendee's running lab host, made (again) when it is missing or stopped."""
+        host = self.hosts.get(attendee.lab)
+        if host is None or not host.alive():
+            if self.terminals is not None:
+                self.terminals.close_all(attendee.lab)
+            host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
+        return host
+
+    def terminal(self, attendee: Attendee, n: int) -> Terminal:
+        self.labhost(attendee)
+        return self.terminals.get(attendee.lab, n)
+
+
+def _secret_key(config: Config) -> str:
+    """Kept in the state folder, so sessions survive a restart of the server."""
+    if config.secret_key:
+        return config.secret_key
+    path = config.state_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
 
 def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     """The Flask app for one lab; sweep destroys lab hosts a previous run left behind."""
     config = config or Config.from_env()
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
-    app.config.update(SECRET_KEY=config.secret_key or secrets.token_hex(32),
-                      MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(
+        SECRET_KEY=_secret_key(config),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_NAME="nslab_session",
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        SOCK_SERVER_OPTIONS={"thread_class": _no_thread()},
+    )
     problems = doctor.problems(config)
     hosts = None
     try:
@@ -48,12 +92,22 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         if swept:
             log.warning("destroyed %d lab host(s) left by an earlier run: %s",
                         len(swept), ", ".join(swept))
-    app.extensions["nslab"] = Lab(config=config, hosts=hosts, problems=problems)
+    app.extensions["nslab"] = Lab(
+        config=config, attendees=Attendees(config.state_dir / "nslab.db"), hosts=hosts,
+        terminals=Terminals(hosts) if hosts else None, problems=problems)
 
-    from web import errors, pages
+    from web import api, errors, pages, session, terminal
     errors.register(app)
+    session.register(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(terminal.bp)
     return app
+
+
+def _no_thread():
+    from web.terminal import NoThread
+    return NoThread
 
 
 def lab(app: Flask) -> Lab:

@@ -1,23 +1,34 @@
-"""The start page and the health check."""
+"""The start page (join), the lab page (terminals) and the health check."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 
-from web import lab
+from web import lab as lab_of
+from web.session import current_attendee
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
 def index():
-    state = lab(current_app)
-    return render_template("index.html", ready=state.ready(), problems=state.problems)
+    state = lab_of(current_app)
+    return render_template("index.html", ready=state.ready(), problems=state.problems,
+                           attendee=current_attendee())
+
+
+@bp.get("/lab")
+def lab():
+    attendee = current_attendee()
+    if attendee is None:
+        return redirect(url_for("pages.index"))
+    state = lab_of(current_app)
+    return render_template("lab.html", attendee=attendee, hostname=state.hostname(attendee))
 
 
 @bp.get("/healthz")
 def healthz():
-    state = lab(current_app)
+    state = lab_of(current_app)
     if not state.ready():
         first = state.problems[0]
         reason = f"{first.name}: {first.detail}" + (f" (fix: {first.fix})" if first.fix else "")

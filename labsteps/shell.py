@@ -1,0 +1,64 @@
+"""Shell integration: the lab host's bash marks its prompts, and the lab reads the marks.
+
+bash prints OSC 133 sequences (the convention of FinalTerm, VS Code, kitty...; xterm.js
+ignores them): A before the prompt, B after it, C when a command starts, D;<status> when
+it has finished. On exit it prints a private OSC 6973 with its exit status, because the
+shell's parent is the lab host's init and nobody else learns it.
+"""
+
+from __future__ import annotations
+
+import re
+
+BASHRC = r"""# nslab shell integration: marks prompts and command ends for the lab (OSC 133).
+__nslab_done() { printf '\e]133;D;%s\a' "$?"; }
+PROMPT_COMMAND=__nslab_done
+PS1='\[\e]133;A\a\]\u@\h:\w\$ \[\e]133;B\a\]'
+PS0='\e]133;C\a'
+trap 'printf "\e]6973;exit;%s\a" "$?"' EXIT
+"""
+
+# Files every lab host gets in its own /root and /lab/etc (see mounts.build_root).
+FILES = {
+    "/lab/etc/nslab.bashrc": BASHRC,
+    "/root/.bashrc": "[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc\n"
+                     "alias ls='ls --color=auto'\n"
+                     ". /lab/etc/nslab.bashrc\n",
+    "/root/.profile": "[ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ] && . ~/.bashrc\n",
+}
+
+_MARK = re.compile(rb"\x1b\](133;([ABCD])(?:;(-?\d+))?|6973;exit;(\d+))(?:\x07|\x1b\\)")
+_CARRY = 32  # longer than any mark, so a mark split across two reads is still found
+
+
+class ShellMarks:
+    """Reads the marks out of a terminal's output stream, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    @property
+    def pending(self) -> bool:
+        """A mark may have started at the end of the last chunk."""
+        return bool(self._carry)
+
+    def feed(self, data: bytes) -> list[tuple[str, int | None]]:
+        """Events in order: ("prompt", None), ("input", None), ("busy", None),
+        ("done", status), ("exit", status)."""
+        buf = self._carry + data
+        events: list[tuple[str, int | None]] = []
+        last = 0
+        for m in _MARK.finditer(buf):
+            if m.end() <= len(self._carry):
+                continue  # seen in the previous chunk already
+            last = m.end()
+            if m.group(4) is not None:
+                events.append(("exit", int(m.group(4))))
+                continue
+            kind = {b"A": "prompt", b"B": "input", b"C": "busy", b"D": "done"}[m.group(2)]
+            status = int(m.group(3)) if m.group(3) is not None else None
+            events.append((kind, status))
+        tail = buf[max(last, len(buf) - _CARRY):]
+        esc = tail.rfind(b"\x1b]")
+        self._carry = tail[esc:] if esc >= 0 else b""
+        return events

@@ -1,0 +1,332 @@
+"""A shell on a pty inside a lab host, and its lifetime: spawn, read, resize, terminate.
+
+The shell outlives any browser: whoever attaches gets the screen replayed, then live
+output. One reader thread per terminal reads the pty in big chunks and hands each chunk
+to every attached subscriber (the websocket bridges); it stops reading while a
+subscriber has more than HIGH bytes unacknowledged and resumes below LOW, so a flood
+costs bounded memory and a Ctrl-C reaches the shell at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from labsteps.screen import Screen
+from labsteps.shell import ShellMarks
+
+HIGH = 512 * 1024
+LOW = 128 * 1024
+CHUNK = 64 * 1024  # also the largest websocket frame the bridge sends
+DETACHED_RATE = 4 * 1024 * 1024  # bytes/s read while nobody watches, so a flood idles
+
+
+class Subscriber(Protocol):
+    unacked: int
+
+    def output(self, data: bytes) -> None: ...
+
+    def event(self, message: dict) -> None: ...
+
+
+class TerminalGone(RuntimeError):
+    """The terminal's shell has exited."""
+
+
+class Terminal:
+    """One shell on one pty. Verbs: write, resize, close; attach/detach for viewers."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], *, rows: int = 24, cols: int = 80,
+                 scrollback: int = 1 << 20,
+                 processes: Callable[[], Iterable[int]] = lambda: ()):
+        self.master, slave = os.openpty()
+        self._set_size(rows, cols)
+        self.rows, self.cols = rows, cols
+        self._tty_nr = _tty_nr(os.fstat(slave).st_rdev)
+        self._processes = processes
+        self._lock = threading.Lock()
+        self._subs: list[Subscriber] = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.screen = Screen(scrollback)
+        self._marks = ShellMarks()
+        self.state = "starting"  # then "prompt" / "busy"; "exited" at the end
+        self.last_status: int | None = None
+        self.commands = 0  # commands finished so far, to tell one end from the next
+        self.exit_code: int | None = None
+        self._changed = threading.Condition(self._lock)
+        self._paused = False
+        self._closed = False
+        try:
+            # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
+            # adopted by the lab host's init and takes this pty as its controlling tty.
+            spawner = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave,
+                                       start_new_session=True, close_fds=True)
+        finally:
+            os.close(slave)
+        os.set_blocking(self.master, False)
+        threading.Thread(target=spawner.wait, daemon=True, name="terminal-spawner").start()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True,
+                                        name=f"terminal-reader-{self.master}")
+        self._reader.start()
+
+    # -- verbs -------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Type data into the shell (keystrokes, paste); blocks while the pty is full."""
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.master, view)
+                view = view[n:]
+            except BlockingIOError:
+                select.select([], [self.master], [], 1.0)
+            except OSError as e:
+                raise TerminalGone(str(e)) from None
+
+    def resize(self, rows: int, cols: int) -> None:
+        if (rows, cols) != (self.rows, self.cols):
+            self._set_size(rows, cols)
+            self.rows, self.cols = rows, cols
+
+    def close(self, grace: float = 2.0) -> None:
+        """Hang up, then SIGKILL whatever of this terminal is still running after grace."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        victims = self._own_processes()
+        self._wake()
+        self._reader.join(2)
+        try:
+            os.close(self.master)  # the hang-up: SIGHUP to the shell's session
+        except OSError:
+            pass
+        os.close(self._wake_w)
+        os.close(self._wake_r)
+        if victims:
+            threading.Thread(target=_kill_later, args=(victims, grace), daemon=True).start()
+
+    # -- viewers -----------------------------------------------------------------
+
+    def attach(self, sub: Subscriber) -> bytes:
+        """Register sub and return the replay it must show before any live output."""
+        with self._lock:
+            self._subs.append(sub)
+            return self.screen.replay()
+
+    def detach(self, sub: Subscriber) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+        self._wake()
+
+    def acked(self) -> None:
+        """A subscriber's unacknowledged count went down: maybe resume reading."""
+        if self._paused:
+            self._wake()
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "exited"
+
+    @property
+    def viewers(self) -> int:
+        return len(self._subs)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until predicate() (checked under the terminal's lock) holds."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    # -- the reader --------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        watching_pty = False
+        while not self._closed:
+            self._update_pause()
+            if self._paused == watching_pty:  # flip pty polling on or off
+                if watching_pty:
+                    poller.unregister(self.master)
+                else:
+                    poller.register(self.master, select.POLLIN)
+                watching_pty = not watching_pty
+            ready = dict(poller.poll())
+            if self._wake_r in ready:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            if self.master in ready:
+                data = self._read_chunk()
+                if data is None:
+                    self._exited()
+                    return
+                if data:
+                    self._deliver(data)
+                    if not self._subs and len(data) >= CHUNK // 2:
+                        time.sleep(len(data) / DETACHED_RATE)
+
+    def _read_chunk(self) -> bytes | None:
+        """Up to CHUNK bytes; the pty hands out about 4 KiB per read. None: shell gone."""
+        parts, size = [], 0
+        while size < CHUNK:
+            try:
+                data = os.read(self.master, CHUNK - size)
+            except BlockingIOError:
+                break
+            except OSError as e:
+                if e.errno == errno.EIO:  # every process of the pty has closed it
+                    return b"".join(parts) or None
+                raise
+            if not data:
+                return b"".join(parts) or None
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)
+
+    def _deliver(self, data: bytes) -> None:
+        events = self._marks.feed(data) if b"\x1b]" in data or self._marks.pending else []
+        with self._lock:
+            self.screen.feed(data)
+            subs = list(self._subs)
+            finished = [status for kind, status in events if self._note(kind, status)]
+            if events:
+                self._changed.notify_all()
+        for sub in subs:
+            sub.output(data)
+        for status in finished:
+            for sub in subs:
+                sub.event({"type": "command", "exit_code": status})
+
+    def _note(self, kind: str, status: int | None) -> bool:
+        """Track the shell's state; True when a command the shell ran has finished."""
+        if kind in ("prompt", "input"):
+            self.state = "prompt"
+        elif kind == "busy":
+            self.state = "busy"
+        elif kind == "done" and self.state == "busy":
+            self.last_status = status
+            self.commands += 1
+            return True
+        elif kind == "exit":
+            self.exit_code = status
+        return False
+
+    def _exited(self) -> None:
+        with self._lock:
+            self.state = "exited"
+            subs = list(self._subs)
+            self._changed.notify_all()
+        for sub in subs:
+            sub.event({"type": "exit", "code": self.exit_code})
+
+    def _update_pause(self) -> None:
+        worst = max((s.unacked for s in list(self._subs)), default=0)
+        if self._paused and worst <= LOW:
+            self._paused = False
+        elif not self._paused and worst > HIGH:
+            self._paused = True
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def _set_size(self, rows: int, cols: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def _own_processes(self) -> list[tuple[int, str]]:
+        """(pid, start time) of every process whose controlling tty is this pty."""
+        found = []
+        for pid in self._processes():
+            try:
+                stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(stat[4]) == self._tty_nr:
+                found.append((pid, stat[19]))
+        return found
+
+
+def _tty_nr(rdev: int) -> int:
+    """A device number as /proc/PID/stat's tty_nr field encodes it."""
+    major, minor = os.major(rdev), os.minor(rdev)
+    return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
+
+
+def _kill_later(victims: list[tuple[int, str]], grace: float) -> None:
+    deadline = time.monotonic() + grace
+    while victims and time.monotonic() < deadline:
+        time.sleep(0.05)
+        victims = [v for v in victims if _same(*v)]
+    for pid, started in victims:
+        if _same(pid, started):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _same(pid: int, started: str) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return stat[19] == started and stat[0] != "Z"
+
+
+class Terminals:
+    """Every lab host's terminals, by (lab host name, number); a dead one is replaced on use."""
+
+    def __init__(self, hosts):  # hosts: labsteps.labhost.LabHosts
+        self.hosts = hosts
+        self._lock = threading.Lock()
+        self._terms: dict[tuple[str, int], Terminal] = {}
+
+    def get(self, name: str, n: int, rows: int = 24, cols: int = 80) -> Terminal:
+        """The live terminal n of lab host name, spawning a login shell if there is none."""
+        with self._lock:
+            term = self._terms.get((name, n))
+            if term is not None and term.alive:
+                return term
+            if term is not None:
+                term.close(grace=0)
+            host = self.hosts.require(name)
+            argv, env = self.hosts.command(host, ["/usr/bin/setsid", "-f", "-c",
+                                                  "/bin/bash", "-l"])
+            term = Terminal(argv, env, rows=rows, cols=cols,
+                            processes=lambda: self.hosts.processes(name))
+            self._terms[(name, n)] = term
+            return term
+
+    def existing(self, name: str, n: int) -> Terminal | None:
+        with self._lock:
+            return self._terms.get((name, n))
+
+    def close_all(self, name: str, grace: float = 0.0) -> None:
+        with self._lock:
+            doomed = [k for k in self._terms if k[0] == name]
+            terms = [self._terms.pop(k) for k in doomed]
+        for term in terms:
+            term.close(grace)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            terms = list(self._terms.values())
+            self._terms.clear()
+        for term in terms:
+            term.close(grace=0)

@@ -1,0 +1,201 @@
+// nslab browser terminal: xterm.js on the lab's terminal websocket (see shared/api.md).
+//
+// Output arrives as binary frames and is written as bytes; once xterm.js has rendered it
+// (the write callback), the bytes are acknowledged, which is what lets the server stop a
+// flood at the pty instead of buffering it. The shell lives on the server, so a dropped
+// connection is retried with backoff and the server replays the screen on return.
+"use strict";
+
+const ACK_EVERY = 32 * 1024;
+const MESSAGES = {
+  de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
+       exited: "Die Shell wurde beendet (Exit-Status {code}).", newShell: "Neue Shell starten",
+       session: "Deine Sitzung ist abgelaufen.", rejoin: "Neu beitreten",
+       copied: "kopiert"},
+  en: {connecting: "Connecting …", reconnecting: "Connection lost, retrying in {s} s …",
+       exited: "The shell has exited (exit status {code}).", newShell: "Start a new shell",
+       session: "Your session has ended.", rejoin: "Join again",
+       copied: "copied"},
+};
+
+function say(key, vars) {
+  const lang = document.documentElement.lang === "en" ? "en" : "de";
+  let text = MESSAGES[lang][key];
+  for (const [k, v] of Object.entries(vars || {})) text = text.replace("{" + k + "}", v);
+  return text;
+}
+
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // Plain http on the venue's network is not a secure context: no Clipboard API there.
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
+class LabTerminal {
+  constructor(host, n, {fontSize = 15} = {}) {
+    this.host = host;
+    this.n = n;
+    this.attempt = 0;
+    this.rendered = 0;
+    this.acked = 0;
+    this.ws = null;
+    this.listeners = {};
+    this.term = new Terminal({
+      allowProposedApi: true,  // needed by the unicode11 addon (emoji and CJK widths)
+      fontFamily: '"nslab mono", monospace',
+      fontSize,
+      cursorBlink: true,
+      scrollback: 5000,
+      macOptionIsMeta: true,
+      rightClickSelectsWord: true,
+      theme: {background: "#1d1f21", foreground: "#e6e6e1", selectionBackground: "#4a6a8a"},
+    });
+    this.fit = new FitAddon.FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.loadAddon(new WebLinksAddon.WebLinksAddon());
+    this.term.loadAddon(new Unicode11Addon.Unicode11Addon());
+    this.term.unicode.activeVersion = "11";
+    this.overlay = document.createElement("div");
+    this.overlay.className = "term-overlay";
+    host.appendChild(this.overlay);
+    this.term.open(host);
+    this.term.attachCustomKeyEventHandler((e) => this.keys(e));
+    this.term.onData((data) => this.send(new TextEncoder().encode(data)));
+    this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+    this.term.onResize(({cols, rows}) => this.control({type: "resize", cols, rows}));
+    new ResizeObserver(() => this.refit()).observe(host);
+  }
+
+  on(event, fn) { (this.listeners[event] ||= []).push(fn); }
+  emit(event, data) { for (const fn of this.listeners[event] || []) fn(data); }
+
+  keys(e) {
+    if (e.type !== "keydown") return true;
+    const mod = e.ctrlKey && e.shiftKey;
+    if (mod && e.code === "KeyC") {
+      const text = this.term.getSelection();
+      if (text) copyText(text).then(() => this.flash(say("copied")));
+      e.preventDefault();
+      return false;
+    }
+    // Ctrl+Shift+V: let the browser paste (xterm.js handles the paste event); never send ^V.
+    if (mod && e.code === "KeyV") return false;
+    return true;
+  }
+
+  connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/ws/terminal/${this.n}`);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.status(say("connecting"));
+    ws.onopen = () => { this.attempt = 0; };
+    ws.onmessage = (m) => this.receive(m.data);
+    ws.onclose = (e) => this.closed(e);
+  }
+
+  receive(data) {
+    if (typeof data === "string") {
+      const msg = JSON.parse(data);
+      if (msg.type === "hello") {
+        // The server replays the screen next: start from a clean terminal.
+        this.term.reset();
+        this.rendered = this.acked = this.writing = 0;
+        this.status(null);
+        this.refit(true);
+      } else if (msg.type === "exit") {
+        this.exitCode = msg.code;
+      }
+      this.emit(msg.type, msg);
+      return;
+    }
+    const bytes = new Uint8Array(data);
+    this.writing = (this.writing || 0) + 1;
+    this.term.write(bytes, () => {
+      this.rendered += bytes.length;
+      this.writing -= 1;
+      // Acknowledge in batches during a flood, and at once when the output has caught up.
+      if (this.writing === 0 || this.rendered - this.acked >= ACK_EVERY) this.ack();
+    });
+  }
+
+  ack() {
+    if (this.rendered > this.acked && this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.acked = this.rendered;
+      this.control({type: "ack", bytes: this.acked});
+    }
+  }
+
+  send(bytes) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+  }
+
+  control(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  refit(force) {
+    if (!this.host.offsetWidth) return;
+    const before = [this.term.cols, this.term.rows];
+    this.fit.fit();
+    if (force && before[0] === this.term.cols && before[1] === this.term.rows) {
+      this.control({type: "resize", cols: this.term.cols, rows: this.term.rows});
+    }
+  }
+
+  async closed(e) {
+    this.ws = null;
+    if (e.code === 1000 && /exited/.test(e.reason)) {
+      this.status(say("exited", {code: this.exitCode ?? "?"}), say("newShell"), () => this.connect());
+      return;
+    }
+    // A refused upgrade looks like any lost connection: ask whether the session still holds.
+    const me = await fetch("/api/me").catch(() => null);
+    if (me && me.status === 401) {
+      this.status(say("session"), say("rejoin"), () => { location.href = "/"; });
+      return;
+    }
+    const wait = Math.min(10, 0.5 * 2 ** this.attempt++);
+    this.status(say("reconnecting", {s: wait}));
+    setTimeout(() => this.connect(), wait * 1000);
+  }
+
+  status(text, button, action) {
+    this.overlay.replaceChildren();
+    this.overlay.hidden = !text;
+    if (!text) return;
+    const p = document.createElement("p");
+    p.textContent = text;
+    this.overlay.appendChild(p);
+    if (button) {
+      const b = document.createElement("button");
+      b.textContent = button;
+      b.onclick = action;
+      this.overlay.appendChild(b);
+    }
+  }
+
+  flash(text) {
+    this.host.dataset.flash = text;
+    setTimeout(() => delete this.host.dataset.flash, 900);
+  }
+}
+
+async function openTerminal(host, n, options) {
+  await document.fonts.load('16px "nslab mono"');  // xterm.js measures the font once, at open
+  const t = new LabTerminal(host, n, options);
+  t.connect();
+  return t;
+}
+
+window.nslab = Object.assign(window.nslab || {}, {openTerminal, copyText});

@@ -1,0 +1,57 @@
+"""Who is asking: the attendee behind the session cookie, and the checks made before any
+websocket upgrade (flask-sock completes the handshake before the view runs, so a refusal
+must come from here)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request, session
+
+from web.attendees import Attendee
+from web.errors import ApiError
+
+
+def current_attendee() -> Attendee | None:
+    if "attendee" not in g:
+        attendees = current_app.extensions["nslab"].attendees
+        g.attendee = attendees.by_session(session.get("aid"), session.get("tok"))
+    return g.attendee
+
+
+def require_attendee() -> Attendee:
+    attendee = current_attendee()
+    if attendee is None:
+        raise ApiError(401, "no_session", "Join the lab first: open the start page and enter "
+                       "your name.")
+    return attendee
+
+
+def login(attendee: Attendee) -> None:
+    session.clear()
+    session.permanent = True
+    session["aid"], session["tok"] = attendee.id, attendee.token
+    g.attendee = attendee
+
+
+def same_origin() -> bool:
+    """The request's Origin names this lab (any scheme: a TLS proxy may sit in front)."""
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc == request.host
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def _guard():
+        if request.path.startswith("/ws/"):
+            if not same_origin():
+                raise ApiError(403, "bad_origin", "This terminal only opens from the lab's "
+                               "own pages.")
+            if request.path.startswith("/ws/terminal/") and current_attendee() is None:
+                raise ApiError(403, "no_session", "Join the lab first.")
+            # Compression is not negotiated: terminal output is relayed as it comes, and
+            # deflating it costs more server CPU than the bytes it saves on a LAN.
+            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        elif request.method not in ("GET", "HEAD", "OPTIONS") and \
+                "Origin" in request.headers and not same_origin():
+            raise ApiError(403, "bad_origin", "Requests from other sites are refused.")

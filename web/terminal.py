@@ -1,0 +1,272 @@
+"""The terminal websocket: a bridge between one browser tab and one lab host terminal.
+
+Protocol (../shared/api.md): binary frames are raw bytes both ways; text frames are JSON
+control messages from the client (resize, ack) and events from the server (hello, command,
+exit, error). The bridge thread polls the socket; the terminal's reader thread sends
+output straight onto the socket (under a lock, never blocking: what the socket does not
+take waits in `pending` for the bridge thread). Output is acknowledged by the client after
+xterm.js rendered it; see labsteps/terminal.py for the flow control that rests on that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import threading
+import time
+
+from flask import Blueprint, current_app, request
+from flask_sock import Sock
+
+from labsteps.terminal import CHUNK, TerminalGone
+from web import wsframe
+from web.errors import ApiError
+from web.session import current_attendee
+
+PING_EVERY = 20.0
+DEAD_AFTER = 50.0  # no byte from the peer for this long: it is gone (Wi-Fi, sleep)
+MAX_PENDING = 4 * 1024 * 1024  # a client that acks what it never read is cut off here
+
+
+class NoThread:
+    """Given to simple-websocket as its thread class: the bridge reads the socket itself."""
+
+    def __init__(self, target=None, **_):
+        self.name = "nslab-websocket"
+
+    def start(self) -> None:
+        pass
+
+
+class Bridge:
+    def __init__(self, sock: socket.socket, terminal, *, max_input: int, read_only=False):
+        self.sock, self.terminal, self.read_only = sock, terminal, read_only
+        self.reader = wsframe.Reader(max_input)
+        self.sent = 0  # output bytes queued for the client
+        self.acked = 0  # output bytes the client says it has rendered
+        self._lock = threading.Lock()
+        self._pending = bytearray()
+        self._closing: tuple[int, str] | None = None
+        self._dead = False
+        self._held: list[tuple[bytes, bytes]] | None = None  # live output during the replay
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._owner = threading.current_thread()
+        sock.setblocking(False)
+
+    @property
+    def unacked(self) -> int:
+        return self.sent - self.acked
+
+    # -- called by the terminal's reader thread ------------------------------------
+
+    def output(self, data: bytes) -> None:
+        self.sent += len(data)
+        self._send(wsframe.header(wsframe.BINARY, len(data)), data)
+
+    def event(self, message: dict) -> None:
+        body = json.dumps(message).encode()
+        self._send(wsframe.header(wsframe.TEXT, len(body)), body)
+        if message.get("type") == "exit":
+            self.close(1000, "the shell has exited")
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._wake()
+
+    # -- the bridge thread -------------------------------------------------------
+
+    def run(self) -> None:
+        self._held = []  # live output the reader hands over before the replay is queued
+        replay = self.terminal.attach(self)
+        try:
+            held, self._held = self._held, None
+            self.event({"type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
+                        "replay": len(replay), "read_only": self.read_only})
+            for i in range(0, len(replay), CHUNK):
+                self.output(replay[i:i + CHUNK])
+            with self._lock:
+                held, self._held = held + (self._held or []), None
+            for head, body in held:
+                self._send(head, body)
+            self._loop()
+        finally:
+            self.terminal.detach(self)
+            self._finish()
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        fd = self.sock.fileno()
+        last_seen = last_ping = time.monotonic()
+        while not self._dead and self._closing is None:
+            poller.register(fd, select.POLLIN | (select.POLLOUT if self._pending else 0))
+            timeout = max(0.0, last_ping + PING_EVERY - time.monotonic())
+            ready = dict(poller.poll(timeout * 1000))
+            now = time.monotonic()
+            if self._wake_r in ready:
+                _drain(self._wake_r)
+            events = ready.get(fd, 0)
+            if events & select.POLLOUT:
+                self._flush()
+            if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    self._dead = True
+                    return
+                if data:
+                    last_seen = now
+                    try:
+                        for opcode, payload in self.reader.feed(data):
+                            self._message(opcode, payload)
+                    except wsframe.ProtocolError as e:
+                        self.close(e.code, e.reason)
+            if now - last_seen > DEAD_AFTER:
+                self._dead = True
+            elif now - last_ping >= PING_EVERY:
+                self._send(wsframe.header(wsframe.PING, 0), b"")
+                last_ping = now
+
+    def _message(self, opcode: int, payload: bytes) -> None:
+        if opcode == wsframe.BINARY:
+            if not self.read_only and payload:
+                try:
+                    self.terminal.write(payload)
+                except TerminalGone:
+                    self.close(1000, "the shell has exited")
+        elif opcode == wsframe.TEXT:
+            self._control(payload)
+        elif opcode == wsframe.PING:
+            self._send(wsframe.header(wsframe.PONG, len(payload)), payload)
+        elif opcode == wsframe.CLOSE:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
+            self.close(code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000, "")
+
+    def _control(self, payload: bytes) -> None:
+        try:
+            message = json.loads(payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise wsframe.ProtocolError(1007, "text frames must be UTF-8") from None
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ack" and _count(message.get("bytes")):
+            before = self.unacked
+            self.acked = min(max(self.acked, message["bytes"]), self.sent)
+            if self.unacked < before:
+                self.terminal.acked()
+        elif kind == "resize" and _count(message.get("cols"), 2, 1000) and \
+                _count(message.get("rows"), 1, 500):
+            if not self.read_only:
+                self.terminal.resize(message["rows"], message["cols"])
+        else:
+            self.event({"type": "error", "message": "ignored a control message: expected "
+                        "{\"type\": \"resize\", \"cols\": C, \"rows\": R} or "
+                        "{\"type\": \"ack\", \"bytes\": N}"})
+
+    # -- sending -----------------------------------------------------------------
+
+    def _send(self, head: bytes, body: bytes) -> None:
+        with self._lock:
+            if self._dead:
+                return
+            if self._held is not None and threading.current_thread() is not self._owner:
+                self._held.append((head, body))
+                return
+            if self._pending:
+                self._pending += head
+                self._pending += body
+            else:
+                try:
+                    n = self.sock.sendmsg([head, body])
+                except BlockingIOError:
+                    n = 0
+                except OSError:
+                    self._dead = True
+                    return
+                if n < len(head) + len(body):
+                    self._pending += (head + body)[n:]
+            if len(self._pending) > MAX_PENDING:
+                self._dead = True
+        if self._pending or self._dead:
+            self._wake()
+
+    def _flush(self) -> None:
+        with self._lock:
+            if not self._pending or self._dead:
+                return
+            try:
+                n = self.sock.send(self._pending)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._dead = True
+                return
+            del self._pending[:n]
+
+    def _finish(self) -> None:
+        """Send the close frame (best effort) and release the pipe; the server closes the socket."""
+        if not self._dead:
+            code, reason = self._closing or (1000, "")
+            payload = wsframe.close_payload(code, reason)
+            self._send(wsframe.header(wsframe.CLOSE, len(payload)), payload)
+            deadline = time.monotonic() + 2
+            while self._pending and not self._dead and time.monotonic() < deadline:
+                select.select([], [self.sock], [], 0.1)
+                self._flush()
+        self._dead = True
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _count(value: object, lo: int = 0, hi: int = 1 << 62) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+bp = Blueprint("terminal", __name__)
+sock = Sock()
+
+
+@bp.before_request
+def _only_websockets():
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise ApiError(400, "not_websocket", "This address is a websocket; open it from the "
+                       "lab page.")
+    if request.view_args and request.view_args.get("n") not in (1, 2):
+        raise ApiError(404, "no_terminal", "Terminals are numbered 1 and 2.")
+
+
+@sock.route("/ws/terminal/<int:n>", bp=bp)
+def terminal_ws(ws, n: int):
+    lab = current_app.extensions["nslab"]
+    attendee = current_attendee()
+    try:
+        terminal = lab.terminal(attendee, n)
+    except Exception as e:  # reported to the page, logged for the trainer
+        current_app.logger.exception("terminal %s/%s for %s", attendee.lab, n, attendee.name)
+        payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
+        ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
+    else:
+        Bridge(ws.sock, terminal, max_input=lab.config.max_input).run()
+    ws.connected = False  # the bridge closed the websocket; flask-sock must not again

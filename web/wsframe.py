@@ -1,0 +1,111 @@
+"""WebSocket frames (RFC 6455) for the terminal's data path, after the handshake.
+
+flask-sock and simple-websocket do the handshake. The frames themselves are read and
+written here, in the same thread that polls the socket, because a keystroke's round
+trip through simple-websocket's reader thread, its event and wsproto's generators costs
+more than the whole rest of the echo. Compression is not negotiated (see web/terminal.py).
+"""
+
+from __future__ import annotations
+
+import struct
+
+CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; close with code and reason."""
+
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def header(opcode: int, length: int) -> bytes:
+    """A server frame's header (FIN set, unmasked) for a payload of length bytes."""
+    if length < 126:
+        return struct.pack("!BB", 0x80 | opcode, length)
+    if length < 65536:
+        return struct.pack("!BBH", 0x80 | opcode, 126, length)
+    return struct.pack("!BBQ", 0x80 | opcode, 127, length)
+
+
+def close_payload(code: int, reason: str = "") -> bytes:
+    return struct.pack("!H", code) + reason.encode()[:120]
+
+
+def _unmask(payload: bytes, mask: bytes) -> bytes:
+    n = len(payload)
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+class Reader:
+    """Turns received bytes into whole messages: (opcode, payload) with TEXT, BINARY,
+    CLOSE, PING or PONG; fragments are joined. Raises ProtocolError."""
+
+    def __init__(self, max_message: int):
+        self.max_message = max_message
+        self._buf = bytearray()
+        self._frag_op: int | None = None
+        self._frag = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._buf += data
+        out = []
+        while True:
+            frame = self._next_frame()
+            if frame is None:
+                return out
+            out.extend(frame)
+
+    def _next_frame(self) -> list[tuple[int, bytes]] | None:
+        buf = self._buf
+        if len(buf) < 2:
+            return None
+        b0, b1 = buf[0], buf[1]
+        fin, opcode, masked, length = b0 & 0x80, b0 & 0x0F, b1 & 0x80, b1 & 0x7F
+        if b0 & 0x70:
+            raise ProtocolError(1002, "reserved bits set (no extension was agreed)")
+        if not masked:
+            raise ProtocolError(1002, "client frames must be masked")
+        pos = 2
+        if length == 126:
+            if len(buf) < 4:
+                return None
+            length, pos = struct.unpack_from("!H", buf, 2)[0], 4
+        elif length == 127:
+            if len(buf) < 10:
+                return None
+            length, pos = struct.unpack_from("!Q", buf, 2)[0], 10
+        if opcode >= 0x8:
+            if length > 125 or not fin:
+                raise ProtocolError(1002, "bad control frame")
+        elif length + len(self._frag) > self.max_message:
+            raise ProtocolError(1009, f"message larger than {self.max_message} bytes")
+        if len(buf) < pos + 4 + length:
+            return None
+        mask = bytes(buf[pos:pos + 4])
+        payload = _unmask(bytes(buf[pos + 4:pos + 4 + length]), mask)
+        del buf[:pos + 4 + length]
+        if opcode >= 0x8:
+            if opcode not in (CLOSE, PING, PONG):
+                raise ProtocolError(1002, f"unknown opcode {opcode}")
+            return [(opcode, payload)]
+        if opcode == CONT:
+            if self._frag_op is None:
+                raise ProtocolError(1002, "continuation without a first frame")
+            self._frag += payload
+            if not fin:
+                return []
+            op, payload = self._frag_op, bytes(self._frag)
+            self._frag_op, self._frag = None, bytearray()
+            return [(op, payload)]
+        if opcode not in (TEXT, BINARY):
+            raise ProtocolError(1002, f"unknown opcode {opcode}")
+        if self._frag_op is not None:
+            raise ProtocolError(1002, "new message inside a fragmented one")
+        if not fin:
+            self._frag_op, self._frag = opcode, bytearray(payload)
+            return []
+        return [(opcode, payload)]

@@ -33,6 +33,7 @@ class Config:
     memory_max: str = "512m"
     tmp_size: str = "256m"
     max_input: int = 256 * 1024  # bytes in one websocket message (a paste); larger: 1009
+    ws_ping: float = 20.0  # seconds between websocket pings; a silent peer is dropped after 2.5x
     secret_key: str | None = None  # signs session cookies; default: kept in the state folder
     extra: dict = field(default_factory=dict)
 
@@ -65,6 +66,11 @@ def _convert(name: str, raw: str) -> object:
             return int(raw)
         except ValueError:
             raise ValueError(f"NSLAB_{name.upper()} must be a whole number, not {raw!r}") from None
+    if name == "ws_ping":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"NSLAB_WS_PING must be a number, not {raw!r}") from None
     if name in ("state_dir", "lib_dir", "image"):
         return Path(raw) if raw else None
     if name in ("memory_max", "tmp_size"):

@@ -82,13 +82,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server(str):
+    """The base URL of a running server (so it can be used as one), with its processes."""
+
+    proc: subprocess.Popen
+
+    def worker_pid(self) -> int:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return int(children.split()[0])
+
+    def rss(self) -> int:
+        """Resident memory of the worker process, bytes."""
+        for line in Path(f"/proc/{self.worker_pid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+
 @pytest.fixture
 def server(config: Config):
     """A real `nslab serve` on 127.0.0.1 with this test's state folder; yields its base URL."""
     port = free_port()
     env = {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
            "NSLAB_LIB_DIR": str(config.lib_dir), "NSLAB_PORT": str(port),
-           "NSLAB_TRAINER_TOKEN": config.trainer_token}
+           "NSLAB_TRAINER_TOKEN": config.trainer_token, "NSLAB_WS_PING": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -104,7 +121,9 @@ def server(config: Config):
                 proc.kill()
                 pytest.fail("server did not start:\n" + proc.stdout.read().decode())
             time.sleep(0.05)
-    yield url
+    running = Server(url)
+    running.proc = proc
+    yield running
     proc.terminate()
     try:
         proc.wait(10)

@@ -25,8 +25,6 @@ from web import wsframe
 from web.errors import ApiError
 from web.session import current_attendee
 
-PING_EVERY = 20.0
-DEAD_AFTER = 50.0  # no byte from the peer for this long: it is gone (Wi-Fi, sleep)
 MAX_PENDING = 4 * 1024 * 1024  # a client that acks what it never read is cut off here
 
 
@@ -41,8 +39,11 @@ class NoThread:
 
 
 class Bridge:
-    def __init__(self, sock: socket.socket, terminal, *, max_input: int, read_only=False):
+    def __init__(self, sock: socket.socket, terminal, *, max_input: int, read_only=False,
+                 ping_every: float = 20.0):
         self.sock, self.terminal, self.read_only = sock, terminal, read_only
+        # A peer silent for 2.5 pings is gone (Wi-Fi dropped, laptop asleep).
+        self.ping_every, self.dead_after = ping_every, ping_every * 2.5
         self.reader = wsframe.Reader(max_input)
         self.sent = 0  # output bytes queued for the client
         self.acked = 0  # output bytes the client says it has rendered
@@ -103,7 +104,7 @@ class Bridge:
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
             poller.register(fd, select.POLLIN | (select.POLLOUT if self._pending else 0))
-            timeout = max(0.0, last_ping + PING_EVERY - time.monotonic())
+            timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000))
             now = time.monotonic()
             if self._wake_r in ready:
@@ -128,9 +129,9 @@ class Bridge:
                             self._message(opcode, payload)
                     except wsframe.ProtocolError as e:
                         self.close(e.code, e.reason)
-            if now - last_seen > DEAD_AFTER:
+            if now - last_seen > self.dead_after:
                 self._dead = True
-            elif now - last_ping >= PING_EVERY:
+            elif now - last_ping >= self.ping_every:
                 self._send(wsframe.header(wsframe.PING, 0), b"")
                 last_ping = now
 
@@ -268,5 +269,6 @@ def terminal_ws(ws, n: int):
         payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
         ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
     else:
-        Bridge(ws.sock, terminal, max_input=lab.config.max_input).run()
+        Bridge(ws.sock, terminal, max_input=lab.config.max_input,
+               ping_every=lab.config.ws_ping).run()
     ws.connected = False  # the bridge closed the websocket; flask-sock must not again

@@ -1,0 +1,200 @@
+"""The browser terminal, as a browser uses it: a real server on 127.0.0.1, real websockets."""
+
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from labsteps.terminal import HIGH
+from tests.wsclient import RawSocket, Term, join
+
+pytestmark = pytest.mark.root
+PROMPT = "root@lab-"
+
+
+@pytest.fixture
+def anna(server):
+    return join(server, "Anna")
+
+
+@pytest.fixture
+def term(server, anna):
+    t = Term(server, anna)
+    t.until(PROMPT)
+    yield t
+    t.close()
+
+
+def test_typing_reaches_the_shell_and_resize_reaches_stty(term):
+    assert "hallo-42" in term.run("echo hallo-$((6*7))")
+    term.control({"type": "resize", "cols": 101, "rows": 33})
+    assert "33 101" in term.run("stty size")
+    assert term.run("echo $TERM $LANG")[-200:].count("xterm-256color C.UTF-8") >= 1
+
+
+def test_prompt_and_command_events(term):
+    assert "root@lab-anna:~# " in term.out.decode()
+    term.send("false\r")
+    assert term.event("command") == {"type": "command", "exit_code": 1}
+
+
+def test_a_utf8_character_split_across_two_reads_arrives_intact(term):
+    term.out.clear()
+    term.send("printf '\\303'; sleep 0.3; printf '\\244\\n'\r")
+    data = term.until("\xe4".encode())  # ä, whose two bytes left the pty 0.3 s apart
+    assert "ä".encode() in data
+
+
+def test_reconnect_returns_to_the_same_shell_and_screen(server, anna, term):
+    pid = term.run("echo pid=$$").split("pid=")[-1].split()[0]
+    term.send("echo vor-dem-abbruch\r")
+    term.until("vor-dem-abbruch\r\n")
+    term.close()
+    again = Term(server, anna)
+    hello = again.event("hello")
+    assert hello["replay"] > 0
+    again.until("vor-dem-abbruch")  # the old screen comes first...
+    assert f"pid={pid}" in again.run("echo pid=$$")  # ...and the shell is the same
+    again.close()
+
+
+def test_reconnect_while_top_runs_shows_tops_screen(server, anna, term):
+    term.send("top -d 0.5\r")
+    term.until("load average")
+    term.close()
+    again = Term(server, anna)
+    replay = again.event("hello")["replay"]
+    screen = again.until("load average")
+    # The replay starts at top's last full redraw, not with the whole history.
+    assert screen.startswith(b"\x1b[") and PROMPT.encode() not in screen[:replay]
+    again.send("q")
+    again.out.clear()
+    again.until(PROMPT)
+    again.close()
+
+
+def test_reconnect_restores_a_full_screen_program_on_the_alternate_screen(server, anna, term):
+    term.send("echo davor; printf '\\e[?1049h\\e[2J\\e[?1h%s' vollbild; sleep 60\r")
+    term.until("vollbild")
+    term.close()
+    again = Term(server, anna)
+    replay = again.event("hello")["replay"]
+    again.until("vollbild")
+    screen = bytes(again.out[:replay])
+    assert b"davor" in screen  # the normal screen below, as it was
+    assert screen.index(b"\x1b[?1049h") < screen.rindex(b"vollbild")
+    assert screen.endswith(b"\x1b[?1h\x1b[?2004l") or b"\x1b[?1h" in screen[-40:]
+    again.send(b"\x03")
+    again.close()
+
+
+def test_two_tabs_on_one_terminal_both_see_output(server, anna, term):
+    other = Term(server, anna)
+    other.until(PROMPT)
+    term.send("echo fuer-beide\r")
+    term.until("fuer-beide\r\n")
+    other.until("fuer-beide\r\n")
+    other.close()
+
+
+def test_a_flood_without_acks_stays_bounded_and_ctrl_c_stops_it(server, anna):
+    t = Term(server, anna, ack=False)
+    t.until(PROMPT)
+    before = server.rss()
+    t.send("yes nslab-flut\r")
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        t.pump(0.2)
+    assert t.received < HIGH + 256 * 1024, t.received  # the server stopped at the window
+    assert server.rss() - before < 32 * 1024 * 1024
+    t.send(b"\x03")
+    started = time.monotonic()
+    t.ack = True
+    t.control({"type": "ack", "bytes": t.received})
+    t.out.clear()
+    t.until(PROMPT, timeout=10)
+    assert time.monotonic() - started < 5
+    t.close()
+
+
+def test_shell_exit_is_announced_and_a_new_shell_follows(server, anna, term):
+    old = term.run("echo pid=$$").split("pid=")[-1].split()[0]
+    term.send("exit 7\r")
+    assert term.event("exit")["code"] == 7
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            term.pump(5)
+    assert closed.value.rcvd.code == 1000
+    again = Term(server, anna)
+    again.until(PROMPT)
+    assert f"pid={old}" not in again.run("echo pid=$$")
+    again.close()
+
+
+def test_each_attendee_reaches_only_their_own_lab_host(server, anna, term):
+    bert = Term(server, join(server, "Bert"))
+    bert.until(PROMPT)
+    assert "lab-bert" in bert.run("hostname")
+    assert "lab-anna" in term.run("hostname")
+    bert.close()
+
+
+@pytest.mark.parametrize("cookie,origin,n,status", [
+    (None, None, 1, 403),  # no session
+    ("nslab_session=forged.value.here", None, 1, 403),  # a cookie that is not ours
+    ("ANNA", "http://evil.example", 1, 403),  # a foreign page
+    ("ANNA", None, 3, 404),  # no such terminal
+])
+def test_refused_before_any_shell_starts(server, anna, cookie, origin, n, status):
+    with pytest.raises(InvalidStatus) as refused:
+        Term(server, anna if cookie == "ANNA" else cookie, n=n, origin=origin)
+    assert refused.value.response.status_code == status
+
+
+def test_plain_get_of_the_websocket_address_is_a_json_error(server):
+    import json
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(server + "/ws/terminal/1", timeout=5)
+    assert e.value.code in (400, 403)
+    assert set(json.load(e.value)) == {"error", "message"}
+
+
+def test_oversized_input_closes_with_1009(server, anna):
+    t = Term(server, anna)
+    t.until(PROMPT)
+    t.send(b"x" * (300 * 1024))
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            t.pump(5)
+    assert closed.value.rcvd.code == 1009
+
+
+def test_malformed_control_messages_are_answered_not_fatal(term):
+    for bad in ("not json", '{"type": "resize", "cols": "wide"}', '[1, 2]', '{"type": "zap"}',
+                '{"type": "ack", "bytes": -5}', '{"type": "resize", "cols": 99999, "rows": 9}'):
+        term.ws.send(bad)
+        assert term.event("error")["message"]
+    assert "still-here" in term.run("echo still-here")
+
+
+def test_invalid_utf8_in_a_text_frame_closes_with_1007(server, anna):
+    raw = RawSocket(server, anna)
+    assert raw.status == 101
+    raw.frame(0x1, b'{"type": "\xff\xfe"}')
+    assert raw.close_code() == 1007
+
+
+def test_unmasked_frames_close_with_1002(server, anna):
+    raw = RawSocket(server, anna)
+    raw.sock.sendall(b"\x82\x01a")  # a binary frame without a mask
+    assert raw.close_code() == 1002
+
+
+def test_a_silent_peer_is_dropped(server, anna):
+    raw = RawSocket(server, anna)  # handshakes, then never answers a ping
+    started = time.monotonic()
+    raw.close_code(timeout=15)
+    assert time.monotonic() - started < 6  # NSLAB_WS_PING=1 here: dropped after 2.5 pings

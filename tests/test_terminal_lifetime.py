@@ -1,0 +1,73 @@
+"""A terminal's processes: the shell is adopted by the lab host's init, and closing the
+terminal hangs up and then kills what is left."""
+
+import time
+
+import pytest
+
+from labsteps.terminal import Terminals
+from tests.conftest import sh
+
+pytestmark = pytest.mark.root
+
+
+class Sink:
+    unacked = 0
+
+    def __init__(self):
+        self.out = bytearray()
+
+    def output(self, data):
+        self.out += data
+
+    def event(self, message):
+        pass
+
+
+def test_the_shell_hangs_from_the_lab_hosts_init(labhost):
+    terms = Terminals(labhost)
+    term = terms.get("anna", 1)
+    sink = Sink()
+    term.attach(sink)
+    assert term.wait_for(lambda: term.state == "prompt", 10)
+    term.write(b"sleep 30 &\r")
+    time.sleep(0.5)
+    code, tree = sh(labhost, "pstree -A 1")
+    assert tree.startswith("nslab-init") and "bash---sleep" in tree.replace(" ", ""), tree
+    terms.shutdown()
+
+
+def test_closing_a_terminal_ends_its_processes(labhost):
+    terms = Terminals(labhost)
+    term = terms.get("anna", 1)
+    term.attach(Sink())
+    assert term.wait_for(lambda: term.state == "prompt", 10)
+    # One job that ignores the hang-up, one that does not.
+    term.write(b"nohup sleep 1001 >/dev/null 2>&1 & sleep 1002 &\r")
+    time.sleep(0.5)
+    assert sh(labhost, "pgrep -c -f 'sleep 100[12]'")[1].strip() == "2"
+    terms.close_all("anna", grace=0.5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if sh(labhost, "pgrep -f 'sleep 100[12]' || true")[1].strip() == "" and \
+                sh(labhost, "pgrep -x bash | wc -l")[1].strip() == "1":  # only this check's
+            break
+        time.sleep(0.2)
+    assert sh(labhost, "pgrep -f 'sleep 100[12]' || echo none")[1].strip() == "none"
+
+
+def test_shells_start_with_default_signal_dispositions(labhost):
+    terms = Terminals(labhost)
+    term = terms.get("anna", 1)
+    sink = Sink()
+    term.attach(sink)
+    assert term.wait_for(lambda: term.state == "prompt", 10)
+    term.write(b"grep SigIgn /proc/$$/status; sh -c 'grep SigIgn /proc/$$/status'\r")
+    deadline = time.monotonic() + 5
+    while sink.out.count(b"SigIgn:") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = sink.out.decode().strip().splitlines()[-2]
+    # The child of the interactive shell ignores nothing: no SIGINT, SIGPIPE or SIGXFSZ
+    # inherited from the Python server.
+    assert child.split()[-1] == "0000000000000000", sink.out.decode()
+    terms.shutdown()

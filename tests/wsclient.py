@@ -1,0 +1,138 @@
+"""A terminal client for tests: what the browser page does, over a real websocket."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import time
+import urllib.request
+from urllib.parse import urlsplit
+
+from websockets.sync.client import connect
+
+
+def join(base: str, name: str) -> str:
+    """POST /api/join; the Cookie header value of the new session."""
+    req = urllib.request.Request(base + "/api/join", data=json.dumps({"name": name}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as res:
+        assert res.status == 201
+        return "; ".join(c.split(";")[0] for c in res.headers.get_all("Set-Cookie"))
+
+
+class Term:
+    def __init__(self, base: str, cookie: str | None, n: int = 1, origin: str | None = None,
+                 ack: bool = True):
+        url = base.replace("http://", "ws://") + f"/ws/terminal/{n}"
+        headers = {"Cookie": cookie} if cookie else {}
+        self._connection = connect(url, additional_headers=headers, origin=origin or base,
+                                   max_size=None, open_timeout=20)
+        self.ws = self._connection.__enter__()
+        self.ack, self.received, self.events = ack, 0, []
+        self.out = bytearray()
+
+    def send(self, keys: str | bytes) -> None:
+        self.ws.send(keys.encode() if isinstance(keys, str) else keys)
+
+    def control(self, message: dict) -> None:
+        self.ws.send(json.dumps(message))
+
+    def pump(self, timeout: float) -> bool:
+        """Take one message; False when none came in time."""
+        try:
+            msg = self.ws.recv(timeout=timeout)
+        except TimeoutError:
+            return False
+        if isinstance(msg, bytes):
+            self.out += msg
+            self.received += len(msg)
+            if self.ack:
+                self.control({"type": "ack", "bytes": self.received})
+        else:
+            self.events.append(json.loads(msg))
+        return True
+
+    def until(self, marker: bytes | str, timeout: float = 10) -> bytes:
+        marker = marker.encode() if isinstance(marker, str) else marker
+        deadline = time.monotonic() + timeout
+        while marker not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.pump(left):
+                raise AssertionError(f"{marker!r} not seen; last output {bytes(self.out[-300:])!r}")
+        return bytes(self.out)
+
+    def event(self, kind: str, timeout: float = 10) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events:
+                if e.get("type") == kind:
+                    self.events.remove(e)
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.pump(left):
+                raise AssertionError(f"no {kind!r} event; events {self.events}")
+
+    def run(self, command: str, timeout: float = 10) -> str:
+        """Type a command; return the output between its echo and the next prompt."""
+        tag = os.urandom(4).hex()
+        self.out.clear()
+        # The marker is printed in pieces, so the echo of the typed line does not match it.
+        self.send(f"{command}; printf '%s-%s-%s\\n' END {tag} $?\r")
+        text = self.until(f"END-{tag}-", timeout).decode(errors="replace")
+        return text
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+class RawSocket:
+    """A websocket client that speaks frames by hand, to break the protocol on purpose."""
+
+    def __init__(self, base: str, cookie: str, n: int = 1):
+        u = urlsplit(base)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws/terminal/{n} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                           f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                           f"Origin: {base}\r\nCookie: {cookie}\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        self.status = int(head.split()[1])
+
+    def frame(self, opcode: int, payload: bytes) -> None:
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        head += bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack("!H", n))
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + body)
+
+    def close_code(self, timeout: float = 10) -> int | None:
+        """Read until the server's close frame; its code (None: connection just ended)."""
+        self.sock.settimeout(timeout)
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                return None
+            if not data:
+                return None
+            buf += data
+            while len(buf) >= 2:
+                op, n = buf[0] & 0x0F, buf[1] & 0x7F
+                pos = 2
+                if n == 126:
+                    n, pos = struct.unpack("!H", buf[2:4])[0], 4
+                elif n == 127:
+                    n, pos = struct.unpack("!Q", buf[2:10])[0], 10
+                if len(buf) < pos + n:
+                    break
+                payload, buf = buf[pos:pos + n], buf[pos + n:]
+                if op == 0x8:
+                    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005

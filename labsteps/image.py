@@ -25,8 +25,14 @@ FILES = {
     "etc/hosts": "127.0.0.1\tlocalhost\n",
     "etc/os-release": 'NAME="nslab vorlage"\nID=busybox\nPRETTY_NAME="nslab vorlage '
                       '(busybox, standing in for the talk\'s alpine)"\n',
-    "etc/profile": "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-                   "export PS1='\\u@\\h:\\w\\$ '\n",
+    "etc/profile": "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n. /etc/shinit\n",
+    # Read by every interactive busybox sh through $ENV (the lab host's bash exports it):
+    # the prompt marks its start and the last command's status, as the lab host's bash
+    # does, so the lab's Run button works inside a container too.
+    # ($? is expanded in place: a command substitution would need a fork, and at a pids
+    # limit there may be none to spare.)
+    "etc/shinit": "PS1='\\[\\033]133;D;$?\\007\\]"
+                  "\\[\\033]133;A\\007\\]\\u@\\h:\\w\\$ \\[\\033]133;B\\007\\]'\n",
     "var/www/cgi-bin/index.cgi": (
         '#!/bin/sh\n'
         '# Stands in for erkules/nginxhostname: say which container answered.\n'

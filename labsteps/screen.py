@@ -77,7 +77,8 @@ class Screen:
             elif kind == "home" and self.alt:
                 self.home_at = at
 
-    def _slice(self, frm: int, to: int) -> bytes:
+    def slice(self, frm: int, to: int) -> bytes:
+        """Output bytes from frm to to (absolute offsets; what was cut away is skipped)."""
         parts = []
         for off, data in self.chunks:
             if off + len(data) <= frm or off >= to:
@@ -89,7 +90,7 @@ class Screen:
         """The first line start at or after frm (frm itself if nothing was cut there)."""
         if frm <= self.start and self.start == 0:
             return 0
-        tail = self._slice(frm, to)
+        tail = self.slice(frm, to)
         nl = tail.find(b"\n")
         return frm + nl + 1 if nl >= 0 else to
 
@@ -101,14 +102,14 @@ class Screen:
             frm = max(self.clear_at, self.start)
             if frm > self.clear_at:
                 frm = self._line_start(frm, self.end)
-            return self._slice(frm, self.end) + modes
+            return self.slice(frm, self.end) + modes
         assert self.alt_from is not None
         normal = b""
         if self.alt_from > self.start:
             frm = max(self.normal_clear_at, self.start)
             if frm > self.normal_clear_at:
                 frm = self._line_start(frm, self.alt_from)
-            normal = self._slice(frm, self.alt_from)
+            normal = self.slice(frm, self.alt_from)
         alt_frm = max(self.clear_at, self.alt_from)
         if alt_frm < self.start or self.end - alt_frm > self.limit // 2:
             # The last clear was cut away, or replaying from it is long: programs like top
@@ -116,7 +117,7 @@ class Screen:
             if self.home_at is not None and self.home_at >= self.start:
                 alt_frm = max(alt_frm, self.home_at)
             alt_frm = max(alt_frm, self.start)
-        body = self._slice(alt_frm, self.end)
+        body = self.slice(alt_frm, self.end)
         if not body.startswith(ALT_ON):
             body = b"\x1b[?1049h" + body
         return normal + body + modes

@@ -16,6 +16,7 @@ __nslab_done() { printf '\e]133;D;%s\a' "$?"; }
 PROMPT_COMMAND=__nslab_done
 PS1='\[\e]133;A\a\]\u@\h:\w\$ \[\e]133;B\a\]'
 PS0='\e]133;C\a'
+export ENV=/etc/shinit  # container shells (busybox sh) mark their prompts from there
 trap 'printf "\e]6973;exit;%s\a" "$?"' EXIT
 """
 
@@ -44,22 +45,24 @@ class ShellMarks:
         """A mark may have started at the end of the last chunk."""
         return bool(self._carry)
 
-    def feed(self, data: bytes) -> list[tuple[str, int | None]]:
-        """Events in order: ("prompt", None), ("input", None), ("busy", None),
-        ("done", status), ("exit", status)."""
+    def feed(self, data: bytes) -> list[tuple[str, int | None, int]]:
+        """Events in order, as (kind, status, where): kinds "prompt", "input", "busy",
+        "done" (with the status) and "exit" (with the shell's exit status); where is the
+        mark's offset in data (negative when it began in the previous chunk)."""
+        carry = len(self._carry)
         buf = self._carry + data
-        events: list[tuple[str, int | None]] = []
+        events: list[tuple[str, int | None, int]] = []
         last = 0
         for m in _MARK.finditer(buf):
-            if m.end() <= len(self._carry):
+            if m.end() <= carry:
                 continue  # seen in the previous chunk already
             last = m.end()
             if m.group(4) is not None:
-                events.append(("exit", int(m.group(4))))
+                events.append(("exit", int(m.group(4)), m.start() - carry))
                 continue
             kind = {b"A": "prompt", b"B": "input", b"C": "busy", b"D": "done"}[m.group(2)]
             status = int(m.group(3)) if m.group(3) is not None else None
-            events.append((kind, status))
+            events.append((kind, status, m.start() - carry))
         tail = buf[max(last, len(buf) - _CARRY):]
         esc = tail.rfind(b"\x1b]")
         self._carry = tail[esc:] if esc >= 0 else b""

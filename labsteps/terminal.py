@@ -10,6 +10,7 @@ costs bounded memory and a Ctrl-C reaches the shell at once.
 from __future__ import annotations
 
 import errno
+import re
 import fcntl
 import os
 import select
@@ -43,6 +44,24 @@ class TerminalGone(RuntimeError):
     """The terminal's shell has exited."""
 
 
+class TerminalBusy(RuntimeError):
+    """The shell is not waiting at a prompt (a command runs, or it is still starting)."""
+
+
+_ESCAPES = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]"
+                      rb"|\x1b[=>78cM]")
+
+
+def clean_output(raw: bytes) -> str:
+    """A command's output as text: no escape sequences, no echo of the command line."""
+    text = _ESCAPES.sub(b"", raw).decode("utf-8", errors="replace")
+    _echo, _, text = text.partition("\n")
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        lines.append(line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r"))
+    return "\n".join(lines).rstrip("\n") + ("\n" if lines and any(lines) else "")
+
+
 class Terminal:
     """One shell on one pty. Verbs: write, resize, close; attach/detach for viewers."""
 
@@ -62,6 +81,9 @@ class Terminal:
         self.state = "starting"  # then "prompt" / "busy"; "exited" at the end
         self.last_status: int | None = None
         self.commands = 0  # commands finished so far, to tell one end from the next
+        self.prompts = 0  # prompts shown so far
+        self.last_done_at = 0  # stream offset where the last command's status was marked
+        self._typed = False
         self.exit_code: int | None = None
         self._changed = threading.Condition(self._lock)
         self._paused = False
@@ -135,6 +157,29 @@ class Terminal:
         if self._paused:
             self._wake()
 
+    def run(self, command: str, timeout: float) -> tuple[int | None, str]:
+        """Type command at the prompt, as if typed by hand, and wait for the next prompt.
+
+        Returns (exit status, output without the echo and escape sequences). The status is
+        None when the command started a shell of its own (a container's), whose first
+        prompt ends the wait. Raises TerminalBusy when no prompt is waiting for input,
+        TimeoutError when no prompt came back in time (the command keeps running)."""
+        with self._lock:
+            if self.state != "prompt":
+                raise TerminalBusy("busy" if self.state == "busy" else self.state)
+            self.state = "busy"  # until the next prompt, whatever the shell marks
+            start, prompts, commands = self.screen.end, self.prompts, self.commands
+        # Ctrl-E Ctrl-U first: whatever was half-typed at the prompt must not prefix it.
+        self.write(b"\x05\x15" + command.encode() + b"\r")
+        if not self.wait_for(lambda: self.prompts > prompts or self.state == "exited",
+                             timeout):
+            raise TimeoutError(f"no prompt after {timeout:g} s")
+        with self._lock:
+            finished = self.commands > commands
+            end = self.last_done_at if finished else self.screen.end
+            raw = self.screen.slice(start, end)
+            return (self.last_status if finished else None), clean_output(raw)
+
     @property
     def alive(self) -> bool:
         return self.state != "exited"
@@ -200,9 +245,11 @@ class Terminal:
     def _deliver(self, data: bytes) -> None:
         events = self._marks.feed(data) if b"\x1b]" in data or self._marks.pending else []
         with self._lock:
+            base = self.screen.end
             self.screen.feed(data)
             subs = list(self._subs)
-            finished = [status for kind, status in events if self._note(kind, status)]
+            finished = [status for kind, status, where in events
+                        if self._note(kind, status, base + where)]
             if events:
                 self._changed.notify_all()
         for sub in subs:
@@ -211,14 +258,22 @@ class Terminal:
             for sub in subs:
                 sub.event({"type": "command", "exit_code": status})
 
-    def _note(self, kind: str, status: int | None) -> bool:
-        """Track the shell's state; True when a command the shell ran has finished."""
-        if kind in ("prompt", "input"):
+    def _note(self, kind: str, status: int | None, at: int) -> bool:
+        """Track the shell's state; True when a command typed at a prompt has finished.
+
+        The container image's busybox sh marks prompts (A, B) and statuses (D) but not
+        command starts (C), so a D counts when input (B) came before it."""
+        if kind == "prompt":
             self.state = "prompt"
+            self.prompts += 1
+        elif kind == "input":
+            self.state = "prompt"
+            self._typed = True
         elif kind == "busy":
             self.state = "busy"
-        elif kind == "done" and self.state == "busy":
-            self.last_status = status
+        elif kind == "done" and self._typed:
+            self._typed = False
+            self.last_status, self.last_done_at = status, at
             self.commands += 1
             return True
         elif kind == "exit":

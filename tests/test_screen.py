@@ -45,9 +45,10 @@ def test_leaving_the_alternate_screen_restores_the_normal_replay():
 def test_shell_marks_split_across_reads():
     marks = ShellMarks()
     assert marks.feed(b"output\x1b]133;D") == []
-    assert marks.feed(b";7\x07\x1b]133;A\x07root@lab:~# \x1b]13") == [("done", 7), ("prompt", None)]
-    assert marks.feed(b"3;B\x07") == [("input", None)]
-    assert marks.feed(b"\x1b]6973;exit;3\x07") == [("exit", 3)]
+    assert marks.feed(b";7\x07\x1b]133;A\x07root@lab:~# \x1b]13") == \
+        [("done", 7, -8), ("prompt", None, 3)]
+    assert marks.feed(b"3;B\x07") == [("input", None, -4)]
+    assert marks.feed(b"\x1b]6973;exit;3\x07") == [("exit", 3, 0)]
 
 
 def _masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:

@@ -1,0 +1,146 @@
+"""Checks: is the lab host in the state a step meant? Each reads state, never typing.
+
+A step file names a check by function name, with arguments (see CHECKS). A check
+returns True or False; if it raises, the failure is reported as a failed check with
+the reason, never as an error of the page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from labsteps.inspect import LabView, Proc
+
+
+def lab_host_running(view: LabView) -> bool:
+    return view.host.alive()
+
+
+def file_exists(view: LabView, path: str) -> bool:
+    return view.path(path).exists()
+
+
+def container_running(view: LabView, proc_mounted: bool = False,
+                      isolated: tuple = ("pid", "mnt", "uts", "ipc", "net")) -> bool:
+    """A container started inside the lab host: pid 1 of its own namespaces, and (when
+    asked) with its own /proc mounted, so `ps` in it shows only its processes."""
+    for c in view.containers():
+        if all(c.ns(kind) != view.init.ns(kind) for kind in isolated):
+            if not proc_mounted or any(m.fstype == "proc" and m.point == "/proc"
+                                       for m in _mounts_seen_from_its_root(view, c)):
+                return True
+    return False
+
+
+def container_volume(view: LabView, source: str, target: str) -> bool:
+    """A container with source (a lab host folder, itself a mount point) bound at target,
+    while the lab host sees nothing mounted there."""
+    origin = [m for m in view.mounts() if m.point == source]
+    if not origin:
+        return False
+    for c in view.containers():
+        for m in _mounts_seen_from_its_root(view, c):
+            if m.point == target and (m.dev, m.root) == (origin[-1].dev, origin[-1].root):
+                return not [x for x in view.mounts() if x.point.endswith(target)]
+    return False
+
+
+def _mounts_seen_from_its_root(view: LabView, c: Proc):
+    """c's mounts, with mount points relative to c's root (a chroot sees /proc, not
+    /tmp/container/proc)."""
+    try:
+        root = os.readlink(f"/proc/{c.pid}/root")
+    except OSError:
+        return []
+    seen = []
+    for m in view.mounts(c):
+        point = m.point
+        if root != "/" and point.startswith(root):
+            point = point[len(root):] or "/"
+        seen.append(type(m)(m.dev, m.root, point, m.fstype, m.source, m.options))
+    return seen
+
+
+def cgroup_limit(view: LabView, group: str, pids_max: int) -> bool:
+    path = view.cgroup(group)
+    return path is not None and (path / "pids.max").exists() and \
+        (path / "pids.max").read_text().strip() == str(pids_max)
+
+
+def cgroup_holds_container(view: LabView, group: str) -> bool:
+    path = view.cgroup(group)
+    if path is None or not (path / "cgroup.procs").exists():
+        return False
+    inside = {int(p) for p in (path / "cgroup.procs").read_text().split()}
+    return any(c.pid in inside for c in view.containers())
+
+
+def cgroup_refused_fork(view: LabView, group: str) -> bool:
+    """pids.events counts the forks the limit refused."""
+    path = view.cgroup(group)
+    if path is None or not (path / "pids.events").exists():
+        return False
+    events = dict(line.split() for line in (path / "pids.events").read_text().splitlines())
+    return int(events.get("max", "0")) > 0
+
+
+def overlay_mounts(view: LabView, lower: str, count: int = 2) -> bool:
+    found = [m for m in view.mounts() if m.fstype == "overlay" and f"lowerdir={lower}" in m.options]
+    return len(found) >= count
+
+
+def layers_differ(view: LabView, upper_a: str, upper_b: str, lower: str) -> bool:
+    """Each container wrote into its own layer: a file in one upper dir is missing in the
+    other and in the shared lower dir."""
+    files = []
+    for upper in (upper_a, upper_b):
+        base = view.path(upper)
+        files.append({str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()}
+                     if base.is_dir() else set())
+    only_a = files[0] - files[1]
+    return bool(only_a) and not any(view.path(lower).joinpath(f).exists() for f in only_a)
+
+
+def link(view: LabView, name: str, address: str, where: str = "lab") -> bool:
+    """Interface name is up with address, in the lab host ("lab") or in a container."""
+    places = [None] if where == "lab" else view.containers()
+    for p in places:
+        for entry in view.links(p):
+            if entry["name"] == name and entry["up"] and address in entry["addresses"]:
+                return True
+    return False
+
+
+def named_netns(view: LabView, name: str) -> bool:
+    # lexists: the talk's netns is a symlink to /proc/<pid>/ns/net, which only resolves
+    # inside the lab host.
+    return os.path.lexists(view.path(f"/run/netns/{name}"))
+
+
+def container_without_network(view: LabView) -> bool:
+    """A container in a network namespace of its own with nothing but a loopback."""
+    for c in view.containers():
+        if c.ns("net") != view.init.ns("net"):
+            names = [entry["name"] for entry in view.links(c)]
+            if names == ["lo"]:
+                return True
+    return False
+
+
+def container_file(view: LabView, path: str) -> bool:
+    return any((c.root / path.lstrip("/")).exists() for c in view.containers())
+
+
+CHECKS: dict[str, Callable[..., bool]] = {f.__name__: f for f in (
+    lab_host_running, file_exists, container_running, container_volume, cgroup_limit,
+    cgroup_holds_container, cgroup_refused_fork, overlay_mounts, layers_differ, link,
+    named_netns, container_without_network, container_file)}
+
+
+def run_check(view: LabView, name: str, args: dict) -> tuple[bool, str | None]:
+    """(passed, why it could not be checked)."""
+    try:
+        return bool(CHECKS[name](view, **args)), None
+    except Exception as e:  # a failing check is an answer, never an exception
+        return False, f"{type(e).__name__}: {e}"

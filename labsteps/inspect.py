@@ -1,0 +1,181 @@
+"""Looking into a lab host from outside: its processes, containers, mounts, cgroups, links.
+
+Checks and placeholders read the lab host's state here, never the attendee's typing:
+/proc of its processes, its cgroup tree, its mount tables, and netlink (pyroute2) in its
+network namespaces.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from labsteps.cgroup import CGROUP_ROOT
+
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int  # on the real host
+    nspid: tuple[int, ...]  # the pid in each pid namespace, outermost first
+    comm: str
+    cmdline: tuple[str, ...]
+    started: int
+
+    @property
+    def labpid(self) -> int:
+        """The pid as the lab host sees it (what `ps` shows in its terminals)."""
+        return self.nspid[1] if len(self.nspid) > 1 else self.nspid[0]
+
+    def ns(self, kind: str) -> str | None:
+        try:
+            return os.readlink(f"/proc/{self.pid}/ns/{kind}")
+        except OSError:
+            return None
+
+    @property
+    def root(self) -> Path:
+        return Path(f"/proc/{self.pid}/root")
+
+
+def proc(pid: int) -> Proc | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    nspid = tuple(int(x) for x in fields.get("NSpid", str(pid)).split())
+    return Proc(pid=pid, nspid=nspid, comm=fields.get("Name", "").strip(),
+                cmdline=tuple(a.decode(errors="replace") for a in cmdline if a),
+                started=int(stat[19]))
+
+
+@dataclass(frozen=True)
+class Mount:
+    dev: str  # major:minor of the file system
+    root: str  # the part of the file system mounted
+    point: str  # where, as the process sees it
+    fstype: str
+    source: str
+    options: str  # per-mount and super options together
+
+
+def mounts(pid: int) -> list[Mount]:
+    """The mount table of process pid, as it sees it."""
+    found = []
+    try:
+        text = Path(f"/proc/{pid}/mountinfo").read_text()
+    except OSError:
+        return found
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        fstype, source, superopts = ([*right.split(), "", ""])[:3]
+        found.append(Mount(dev=f[2], root=_unescape(f[3]), point=_unescape(f[4]), fstype=fstype,
+                           source=source, options=f"{f[5]},{superopts}"))
+    return found
+
+
+def _unescape(s: str) -> str:
+    return s.encode().decode("unicode_escape") if "\\" in s else s
+
+
+class LabView:
+    """One lab host as seen from the real host."""
+
+    def __init__(self, hosts, name: str):  # hosts: labsteps.labhost.LabHosts
+        self.hosts = hosts
+        self.host = hosts.require(name)
+        self.init = proc(self.host.pid)
+
+    def processes(self) -> list[Proc]:
+        found = (proc(pid) for pid in sorted(self.hosts.processes(self.host.name)))
+        return [p for p in found if p is not None and len(p.nspid) > 1]
+
+    def containers(self) -> list[Proc]:
+        """pid 1 of every pid namespace made inside the lab host, oldest first."""
+        found = [p for p in self.processes() if len(p.nspid) > 2 and p.nspid[-1] == 1]
+        return sorted(found, key=lambda p: p.started)
+
+    def newest_container(self) -> Proc | None:
+        found = self.containers()
+        return found[-1] if found else None
+
+    def path(self, inside: str) -> Path:
+        """A path of the lab host's file system, reachable from the real host."""
+        return Path(f"/proc/{self.host.pid}/root") / inside.lstrip("/")
+
+    def mounts(self, p: Proc | None = None) -> list[Mount]:
+        return mounts((p or self.init).pid)
+
+    def cgroup(self, relative: str) -> Path | None:
+        """Host path of a cgroup the attendee made, named by its cgroup v1 path inside the
+        lab host ("pids/lala"); on cgroup v2 the controller part is dropped ("lala")."""
+        layout = self.hosts.layout
+        controller, _, rest = relative.strip("/").partition("/")
+        for h in layout.hierarchies:
+            lab = h.path / "nslab" / f"s{self.host.slot}" / "lab"
+            if layout.version == "v2":
+                return lab / rest
+            if controller == h.name and rest:
+                return lab / rest
+        return None
+
+    def links(self, p: Proc | None = None) -> list[dict]:
+        """Network interfaces in the network namespace of p (default: the lab host's)."""
+        return in_netns(f"/proc/{(p or self.init).pid}/ns/net", _links)
+
+
+def _links(ipr) -> list[dict]:
+    addrs: dict[int, list[str]] = {}
+    for a in ipr.get_addr():
+        addrs.setdefault(a["index"], []).append(
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+    return [{"name": link.get_attr("IFLA_IFNAME"), "up": bool(link["flags"] & 1),
+             "addresses": addrs.get(link["index"], [])} for link in ipr.get_links()]
+
+
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def in_netns(ns_path: str, fn):
+    """Run fn(IPRoute) with a netlink socket inside the network namespace at ns_path.
+
+    pyroute2's own netns sockets fork a helper, which a threaded server must not do; a
+    network namespace is a per-thread attribute, so a short-lived thread enters it with
+    setns, opens the socket there (a socket stays in the namespace it was made in), and
+    is gone afterwards, leaving the server's threads where they were."""
+    from pyroute2 import IPRoute
+
+    result: dict = {}
+
+    def work():
+        try:
+            fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if _libc.setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns {ns_path}")
+            finally:
+                os.close(fd)
+            with IPRoute() as ipr:
+                result["value"] = fn(ipr)
+        except BaseException as e:  # handed to the caller's thread
+            result["error"] = e
+
+    t = threading.Thread(target=work, name="nslab-netns")
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def cgroup_root() -> Path:
+    return CGROUP_ROOT

@@ -1,0 +1,137 @@
+"""Run, Check and Catch-up for the steps, in an attendee's lab host.
+
+Run types a block into the attendee's own terminal, so they watch it happen, and waits for
+the shell's prompt (labsteps/shell.py marks it). Check asks labsteps/checks.py about the
+lab host's state. Catch-up (solve) makes the lab host fresh and runs every block of the
+talk up to the end of a step, the way an attendee pressing Run would have.
+"""
+
+from __future__ import annotations
+
+import time
+
+from labsteps.checks import run_check
+from labsteps.inspect import LabView
+from labsteps.talk import PLACEHOLDER, Block, Step
+from labsteps.terminal import TerminalBusy, Terminals
+
+
+class StepError(Exception):
+    """A run that cannot happen; status and code follow the API's error shape."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Runner:
+    def __init__(self, steps: list[Step], hosts, terminals: Terminals):
+        self.steps = steps
+        self.by_id = {s.id: s for s in steps}
+        self.hosts = hosts
+        self.terminals = terminals
+
+    def step(self, step_id: str) -> Step:
+        step = self.by_id.get(step_id)
+        if step is None:
+            raise StepError(404, "unknown_step", f"There is no step {step_id!r}.")
+        return step
+
+    # -- placeholders ------------------------------------------------------------
+
+    def values(self, lab: str) -> dict[str, str]:
+        """What the placeholders stand for in this lab host right now (missing: unknown)."""
+        try:
+            container = LabView(self.hosts, lab).newest_container()
+        except Exception:  # no lab host: nothing to fill in
+            return {}
+        return {"container_pid": str(container.labpid)} if container else {}
+
+    def command(self, block: Block, values: dict[str, str]) -> str | None:
+        """The block's command for this lab host; None while a placeholder is unknown."""
+        text = block.for_cgroup(self.hosts.layout.version)
+        missing = [n for n in PLACEHOLDER.findall(text) if n not in values]
+        if missing:
+            return None
+        return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+    # -- run -----------------------------------------------------------------------
+
+    def run(self, lab: str, step_id: str, index: int | None = None) -> list[dict]:
+        """Run one block, or every runnable block of the step in order (stopping at the
+        first whose exit status is not the expected one)."""
+        step = self.step(step_id)
+        blocks = step.blocks
+        if index is not None:
+            if not 0 <= index < len(blocks):
+                raise StepError(400, "bad_block", f"Step {step_id!r} has blocks 0 to "
+                                f"{len(blocks) - 1}; there is no block {index}.")
+            if not blocks[index].runnable:
+                raise StepError(400, "not_runnable", "This block is shown for comparison "
+                                "only: it needs Docker, which the lab does without.")
+            chosen = [blocks[index]]
+        else:
+            chosen = [b for b in blocks if b.runnable]
+        results = []
+        for block in chosen:
+            result = self.run_block(lab, block)
+            results.append(result)
+            if block.expect is not None and result["exit_code"] != block.expect and block.wait:
+                break
+        return results
+
+    def run_block(self, lab: str, block: Block) -> dict:
+        command = self.command(block, self.values(lab))
+        if command is None:
+            raise StepError(409, "not_ready", "This command needs the PID of a running "
+                            "container, and none runs yet: run the earlier blocks first.")
+        term = self.terminals.get(lab, block.terminal)
+        if not term.wait_for(lambda: term.state != "starting", 10):
+            raise StepError(504, "timeout", f"Terminal {block.terminal} did not show a "
+                            "prompt within 10 s.")
+        if not block.wait:
+            if term.state != "prompt":
+                raise _busy(block.terminal)
+            term.write(b"\x05\x15" + command.encode() + b"\r")
+            time.sleep(0.3)
+            return {"block": block.index, "exit_code": None, "output": "",
+                    "command": command}
+        try:
+            code, output = term.run(command, block.timeout)
+        except TerminalBusy:
+            raise _busy(block.terminal) from None
+        except TimeoutError:
+            raise StepError(504, "timeout", f"The command is still running after "
+                            f"{block.timeout:g} s; see terminal {block.terminal} "
+                            "(Ctrl-C stops it).") from None
+        return {"block": block.index, "exit_code": code, "output": output[-65536:],
+                "command": command}
+
+    # -- check and solve -----------------------------------------------------------
+
+    def check(self, lab: str, step_id: str) -> dict:
+        step = self.step(step_id)
+        view = LabView(self.hosts, lab)
+        checks = []
+        for c in step.checks:
+            passed, problem = run_check(view, c.function, c.args)
+            checks.append({"name": c.name, "passed": passed, "hint": None if passed else c.hint,
+                           "problem": problem})
+        return {"passed": all(c["passed"] for c in checks), "checks": checks}
+
+    def solve(self, lab: str, step_id: str, make_fresh) -> dict:
+        """Fresh lab host (make_fresh() makes it), then every block up to step_id."""
+        target = self.step(step_id)
+        make_fresh()
+        for step in self.steps:
+            if step.order > target.order:
+                break
+            for block in step.blocks:
+                if block.runnable:
+                    self.run_block(lab, block)
+        return self.check(lab, step_id)
+
+
+def _busy(n: int) -> StepError:
+    return StepError(409, "terminal_busy", f"Terminal {n} is busy: wait for the prompt, or "
+                     "press Ctrl-C there first.")

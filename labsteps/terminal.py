@@ -10,9 +10,9 @@ costs bounded memory and a Ctrl-C reaches the shell at once.
 from __future__ import annotations
 
 import errno
-import re
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -48,8 +48,9 @@ class TerminalBusy(RuntimeError):
     """The shell is not waiting at a prompt (a command runs, or it is still starting)."""
 
 
-_ESCAPES = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]"
-                      rb"|\x1b[=>78cM]")
+_ESCAPES = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC
+                      rb"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+                      rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78cM]")  # charsets, keypad, others
 
 
 def clean_output(raw: bytes) -> str:

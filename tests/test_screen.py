@@ -46,7 +46,7 @@ def test_shell_marks_split_across_reads():
     marks = ShellMarks()
     assert marks.feed(b"output\x1b]133;D") == []
     assert marks.feed(b";7\x07\x1b]133;A\x07root@lab:~# \x1b]13") == \
-        [("done", 7, -8), ("prompt", None, 3)]
+        [("done", 7, -7), ("prompt", None, 3)]
     assert marks.feed(b"3;B\x07") == [("input", None, -4)]
     assert marks.feed(b"\x1b]6973;exit;3\x07") == [("exit", 3, 0)]
 

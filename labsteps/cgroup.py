@@ -231,6 +231,10 @@ class LabCgroup:
             kill_file = self.dirs()[0] / "cgroup.kill"
             if kill_file.exists():
                 _write(kill_file, 1)
+            elif (self.dirs()[0] / "cgroup.freeze").exists():
+                # Kernels before 5.14 have no cgroup.kill: freeze first, so a fork bomb
+                # cannot outrun the signals. SIGKILL reaches frozen processes.
+                _write(self.dirs()[0] / "cgroup.freeze", 1)
         freezer = self._freezer()
         while True:
             if freezer:

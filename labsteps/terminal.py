@@ -127,7 +127,10 @@ class Terminal:
             if self._closed:
                 return
             self._closed = True
+            subs = list(self._subs)
         victims = self._own_processes()
+        for sub in subs:
+            sub.event({"type": "closed"})
         self._wake()
         self._reader.join(2)
         try:

@@ -159,6 +159,11 @@ class LabTerminal {
       this.status(say("exited", {code: this.exitCode ?? "?"}), say("newShell"), () => this.connect());
       return;
     }
+    if (e.code === 1012) {  // the lab host was made fresh: a new shell is waiting
+      this.attempt = 0;
+      setTimeout(() => this.connect(), 200);
+      return;
+    }
     // A refused upgrade looks like any lost connection: ask whether the session still holds.
     const me = await fetch("/api/me").catch(() => null);
     if (me && me.status === 401) {

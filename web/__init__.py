@@ -15,6 +15,8 @@ from labsteps import doctor
 from labsteps.cgroup import CgroupError
 from labsteps.config import Config
 from labsteps.labhost import LabHosts, hostname_for
+from labsteps.runner import Runner
+from labsteps.talk import load_steps
 from labsteps.terminal import Terminal, Terminals
 from web.attendees import Attendee, Attendees
 
@@ -30,6 +32,7 @@ class Lab:
     attendees: Attendees
     hosts: LabHosts | None
     terminals: Terminals | None
+    runner: Runner
     problems: list[doctor.Finding] = field(default_factory=list)
 
     def ready(self) -> bool:
@@ -46,6 +49,12 @@ class Lab:
                 self.terminals.close_all(attendee.lab)
             host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
         return host
+
+    def reset_labhost(self, attendee: Attendee):
+        """The attendee's lab host, fresh: terminals closed (their pages reconnect)."""
+        if self.terminals is not None:
+            self.terminals.close_all(attendee.lab)
+        return self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
 
     def terminal(self, attendee: Attendee, n: int) -> Terminal:
         self.labhost(attendee)
@@ -92,15 +101,18 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         if swept:
             log.warning("destroyed %d lab host(s) left by an earlier run: %s",
                         len(swept), ", ".join(swept))
+    terminals = Terminals(hosts) if hosts else None
     app.extensions["nslab"] = Lab(
         config=config, attendees=Attendees(config.state_dir / "nslab.db"), hosts=hosts,
-        terminals=Terminals(hosts) if hosts else None, problems=problems)
+        terminals=terminals, runner=Runner(load_steps(), hosts, terminals), problems=problems)
 
-    from web import api, errors, pages, session, terminal
+    from web import api, errors, markup, pages, session, steps, terminal
+    app.jinja_env.filters["markup_inline"] = markup.inline
     errors.register(app)
     session.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(steps.bp)
     app.register_blueprint(terminal.bp)
     return app
 

@@ -44,6 +44,16 @@ def join():
     return jsonify(attendee=attendee.public()), 201
 
 
+@bp.post("/me/reset")
+def reset_me():
+    attendee = require_attendee()
+    try:
+        current_app.extensions["nslab"].reset_labhost(attendee)
+    except LabHostError as e:
+        raise ApiError(503, "lab_host", f"Your lab host could not be started: {e}") from None
+    return jsonify(status="fresh")
+
+
 @bp.get("/me")
 def me():
     attendee = require_attendee()

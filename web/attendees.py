@@ -17,7 +17,16 @@ CREATE TABLE IF NOT EXISTS attendees (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     token TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    step TEXT,
+    step_since REAL
+);
+CREATE TABLE IF NOT EXISTS progress (
+    attendee INTEGER NOT NULL REFERENCES attendees(id) ON DELETE CASCADE,
+    step TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    checked REAL NOT NULL,
+    PRIMARY KEY (attendee, step)
 );
 """
 
@@ -50,6 +59,7 @@ class Attendees:
     def __init__(self, path: Path):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
@@ -78,6 +88,33 @@ class Attendees:
         if row is None or not secrets.compare_digest(row[2], token):
             return None
         return Attendee(*row)
+
+    def record_check(self, attendee_id: int, step: str, passed: bool) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO progress (attendee, step, passed, checked) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (attendee, step) DO UPDATE SET passed = excluded.passed, "
+                "checked = excluded.checked", (attendee_id, step, int(passed), time.time()))
+
+    def progress(self, attendee_id: int) -> dict[str, bool]:
+        """The last check result of every step the attendee has checked."""
+        with self._lock:
+            rows = self._db.execute("SELECT step, passed FROM progress WHERE attendee = ?",
+                                    (attendee_id,)).fetchall()
+        return {step: bool(passed) for step, passed in rows}
+
+    def set_step(self, attendee_id: int, step: str) -> None:
+        """The step the attendee is on, and since when (kept when it does not change)."""
+        with self._lock:
+            self._db.execute("UPDATE attendees SET step = ?, step_since = ? "
+                             "WHERE id = ? AND step IS NOT ?",
+                             (step, time.time(), attendee_id, step))
+
+    def current_step(self, attendee_id: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT step FROM attendees WHERE id = ?",
+                                   (attendee_id,)).fetchone()
+        return row[0] if row else None
 
     def remove(self, attendee_id: int) -> None:
         with self._lock:

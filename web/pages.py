@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, jsonify, render_template
 
 from web import lab as lab_of
 from web.session import current_attendee
@@ -15,15 +15,6 @@ def index():
     state = lab_of(current_app)
     return render_template("index.html", ready=state.ready(), problems=state.problems,
                            attendee=current_attendee())
-
-
-@bp.get("/lab")
-def lab():
-    attendee = current_attendee()
-    if attendee is None:
-        return redirect(url_for("pages.index"))
-    state = lab_of(current_app)
-    return render_template("lab.html", attendee=attendee, hostname=state.hostname(attendee))
 
 
 @bp.get("/healthz")

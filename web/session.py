@@ -55,3 +55,17 @@ def register(app: Flask) -> None:
         elif request.method not in ("GET", "HEAD", "OPTIONS") and \
                 "Origin" in request.headers and not same_origin():
             raise ApiError(403, "bad_origin", "Requests from other sites are refused.")
+
+
+LANGS = ("de", "en")
+
+
+def language() -> str:
+    """?lang= (remembered in the session), else the session's, else the browser's wish."""
+    asked = request.args.get("lang")
+    if asked in LANGS:
+        session["lang"] = asked
+        return asked
+    if session.get("lang") in LANGS:
+        return session["lang"]
+    return request.accept_languages.best_match(LANGS, default="de") or "de"

@@ -71,6 +71,8 @@ class Bridge:
         self._send(wsframe.header(wsframe.TEXT, len(body)), body)
         if message.get("type") == "exit":
             self.close(1000, "the shell has exited")
+        elif message.get("type") == "closed":
+            self.close(1012, "the lab host was restarted")
 
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:

@@ -1,0 +1,149 @@
+"""The whole talk over HTTP, as the step page drives it: check, run every block, check."""
+
+import threading
+
+import pytest
+
+from labsteps.talk import load_steps
+from tests.apiclient import Api
+from tests.wsclient import Term
+
+pytestmark = pytest.mark.root
+# Steps whose check passes before their blocks run: the first three only ask whether the lab
+# host runs; the conclusion looks at a container, which the nsenter step left running.
+ALWAYS = {"intro", "container-vs-vm", "docker", "conclusion"}
+
+
+def walk(api: Api) -> dict[str, list[dict]]:
+    """Run the talk; returns each step's results. Asserts as an attendee would look."""
+    outputs = {}
+    status, steps = api.get("/api/steps")
+    assert status == 200 and all(s["passed"] is None for s in steps)
+    for s in steps:
+        status, before = api.post(f"/api/steps/{s['id']}/check")
+        assert status == 200
+        assert before["passed"] == (s["id"] in ALWAYS), (s["id"], before)
+        assert all(c["hint"] for c in before["checks"] if not c["passed"])
+        status, detail = api.get(f"/api/steps/{s['id']}")
+        results = []
+        for block in detail["blocks"]:
+            if not block["runnable"]:
+                continue
+            status, body = api.post(f"/api/steps/{s['id']}/run", {"block": block["index"]})
+            assert status == 200, (s["id"], block, body)
+            result = body["results"][0]
+            if block["expect"] is not None and block["wait"]:
+                assert result["exit_code"] == block["expect"], (s["id"], result)
+            results.append(result)
+        status, after = api.post(f"/api/steps/{s['id']}/check")
+        assert after["passed"], (s["id"], after)
+        outputs[s["id"]] = results
+    status, steps = api.get("/api/steps")
+    assert all(s["passed"] for s in steps)
+    return outputs
+
+
+def output(results, needle):
+    return next(r["output"] for r in results if needle in r["command"])
+
+
+def test_the_whole_talk_passes_and_shows_its_evidence(server):
+    out = walk(Api.joined(server, "Anna"))
+    ns = out["namespaces"]
+    assert "Error, do this: mount -t proc proc /proc" in output(ns, "chroot /tmp/container ps")
+    inside = next(r for r in ns if r["command"] == "ps ax")["output"].splitlines()[1:]
+    assert len(inside) <= 3 and inside[0].split()[0] == "1"  # few processes, sh is PID 1
+    assert output(out["mount"], "cat /srv/gruss.txt").strip() == "Grüße vom Lab-Host"
+    assert "can't fork" in output(out["cgroups"], "sleep 60")
+    assert "max " in output(out["cgroups"], "pids.events")
+    layers = output(out["overlay"], "ls /tmp/runningcontainer1/srv")
+    assert "notiz.txt" in layers.split("runningcontainer1/srv:")[1].split("\n\n")[0]
+    assert "notiz.txt" not in layers.split("/tmp/container/srv:")[1].split("\n\n")[0]
+    assert " 0% packet loss" in output(out["network"], "ping")
+    assert "Hallo von www1" in output(out["network"], "wget")
+    assert "LISTEN" in output(out["nsenter"], "ss -tln")
+    assert "CET" in output(out["nsenter"], "date") or "CEST" in output(out["nsenter"], "date")
+
+
+def test_two_attendees_walk_the_talk_at_once(server):
+    apis = [Api.joined(server, "Anna"), Api.joined(server, "Bert")]
+    errors = []
+
+    def go(api):
+        try:
+            walk(api)
+        except BaseException as e:  # reported in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(a,)) for a in apis]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_catch_up_to_the_last_step_passes_its_checks(server):
+    api = Api.joined(server, "Spaet")
+    status, result = api.post("/api/steps/conclusion/solve")
+    assert status == 200 and result["passed"], result
+    status, result = api.post("/api/steps/network/check")
+    assert result["passed"]  # the way there left the network in place too
+
+
+def test_run_every_block_of_a_step_at_once(server):
+    api = Api.joined(server, "Anna")
+    status, body = api.post("/api/steps/chroot/run")
+    assert status == 200
+    steps = {s.id: s for s in load_steps()}
+    assert [r["block"] for r in body["results"]] == \
+        [b.index for b in steps["chroot"].blocks if b.runnable]
+    assert api.post("/api/steps/chroot/check")[1]["passed"]
+
+
+@pytest.mark.parametrize("path,body,raw,status,code", [
+    ("/api/steps/nope/run", {}, None, 404, "unknown_step"),
+    ("/api/steps/..%2f..%2fetc/run", {}, None, 404, None),
+    ("/api/steps/chroot/run", {"block": 99}, None, 400, "bad_block"),
+    ("/api/steps/chroot/run", {"block": "eins"}, None, 400, "bad_block"),
+    ("/api/steps/docker/run", {"block": 0}, None, 400, "not_runnable"),
+    ("/api/steps/chroot/run", None, b"{not json", 400, "bad_json"),
+    ("/api/steps/cgroups/run", {"block": 7}, None, 409, "not_ready"),  # no container yet
+])
+def test_bad_requests_get_the_error_shape(server, path, body, raw, status, code):
+    api = Api.joined(server, "Anna")
+    got, answer = api.call("POST", path, body if raw is None else None, raw=raw)
+    assert got == status, answer
+    assert set(answer) == {"error", "message"} and answer["message"]
+    if code:
+        assert answer["error"] == code
+
+
+def test_run_while_the_terminal_is_busy_is_a_conflict(server):
+    api = Api.joined(server, "Anna")
+    term = Term(server, api.cookie)
+    term.until("root@lab-")
+    term.send("sleep 20\r")
+    term.until("sleep 20\r\n")
+    status, answer = api.post("/api/steps/intro/run", {"block": 0})
+    assert status == 409 and answer["error"] == "terminal_busy"
+    assert "Ctrl-C" in answer["message"]
+    term.out.clear()
+    term.send(b"\x03")
+    term.until("root@lab-")
+    assert api.post("/api/steps/intro/run", {"block": 0})[0] == 200
+    term.close()
+
+
+def test_the_api_wants_a_session(server):
+    status, answer = Api(server).post("/api/steps/intro/run", {"block": 0})
+    assert status == 401 and answer["error"] == "no_session"
+
+
+def test_steps_in_either_language(server):
+    api = Api.joined(server, "Anna")
+    status, de = api.get("/api/steps/namespaces?lang=de")
+    status, en = api.get("/api/steps/namespaces?lang=en")
+    assert de["title"] == en["title"] == "Namespaces"
+    assert de["parts"][0]["html"] != en["parts"][0]["html"]
+    assert api.get("/api/steps")[1][3]["title"] == "A file system? chroot!"  # remembered

@@ -1,0 +1,157 @@
+"""The steps: JSON API (list, detail, run, check, solve) and the step page."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from labsteps.labhost import LabHostError
+from labsteps.runner import StepError
+from labsteps.talk import Block, Step
+from web.api import json_body
+from web.errors import ApiError
+from web.markup import render
+from web.session import current_attendee, language, require_attendee
+
+bp = Blueprint("steps", __name__)
+
+
+def _lab():
+    return current_app.extensions["nslab"]
+
+
+def _step(step_id: str) -> Step:
+    try:
+        return _lab().runner.step(step_id)
+    except StepError as e:
+        raise ApiError(e.status, e.code, e.message) from None
+
+
+def _block(block: Block, lang: str, values: dict) -> dict:
+    runner = _lab().runner
+    command = runner.command(block, values)
+    return {
+        "index": block.index, "command": command or block.talk or block.command,
+        "terminal": block.terminal, "runnable": block.runnable,
+        "ready": command is not None, "expect": block.expect, "wait": block.wait,
+        "talk": block.talk, "docker": block.docker, "needs_docker": block.needs_docker,
+        "note": block.note.get(lang),
+    }
+
+
+def step_json(step: Step, lang: str, lab: str | None) -> dict:
+    values = _lab().runner.values(lab) if lab else {}
+    steps = _lab().runner.steps
+    i = steps.index(step)
+    parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
+             for p in step.parts]
+    return {"id": step.id, "title": step.title[lang],
+            "blocks": [_block(b, lang, values) for b in step.blocks], "parts": parts,
+            "checks": [{"name": c.name, "hint": c.hint[lang]} for c in step.checks],
+            "prev": steps[i - 1].id if i > 0 else None,
+            "next": steps[i + 1].id if i + 1 < len(steps) else None}
+
+
+@bp.get("/api/steps")
+def list_steps():
+    attendee = current_attendee()
+    lang = language()
+    done = _lab().attendees.progress(attendee.id) if attendee else {}
+    return jsonify([{"id": s.id, "title": s.title[lang], "passed": done.get(s.id)}
+                    for s in _lab().runner.steps])
+
+
+@bp.get("/api/steps/<step_id>")
+def get_step(step_id: str):
+    attendee = current_attendee()
+    return jsonify(step_json(_step(step_id), language(), attendee.lab if attendee else None))
+
+
+def _runner_call(fn, *args):
+    try:
+        return fn(*args)
+    except StepError as e:
+        raise ApiError(e.status, e.code, e.message) from None
+    except LabHostError as e:
+        raise ApiError(503, "lab_host", f"Your lab host is not available: {e}") from None
+
+
+@bp.post("/api/steps/<step_id>/run")
+def run_step(step_id: str):
+    attendee = require_attendee()
+    step = _step(step_id)
+    body = json_body() if request.get_data() else {}
+    index = body.get("block")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+        raise ApiError(400, "bad_block", "\"block\" is the number of a code block, from 0.")
+    _lab().labhost(attendee)
+    _lab().attendees.set_step(attendee.id, step.id)
+    results = _runner_call(_lab().runner.run, attendee.lab, step.id, index)
+    return jsonify(results=results)
+
+
+@bp.post("/api/steps/<step_id>/check")
+def check_step(step_id: str):
+    attendee = require_attendee()
+    step = _step(step_id)
+    _lab().labhost(attendee)
+    return jsonify(_checked(attendee, step, _runner_call(_lab().runner.check, attendee.lab,
+                                                          step.id)))
+
+
+@bp.post("/api/steps/<step_id>/solve")
+def solve_step(step_id: str):
+    attendee = require_attendee()
+    step = _step(step_id)
+    result = _runner_call(_lab().runner.solve, attendee.lab, step.id,
+                          lambda: _lab().reset_labhost(attendee))
+    _lab().attendees.set_step(attendee.id, step.id)
+    return jsonify(_checked(attendee, step, result))
+
+
+def _checked(attendee, step: Step, result: dict) -> dict:
+    lang = language()
+    _lab().attendees.record_check(attendee.id, step.id, result["passed"])
+    for c in result["checks"]:
+        if c["hint"] is not None:
+            c["hint"] = c["hint"][lang]
+        c.pop("problem", None)
+    return result
+
+
+# -- pages -------------------------------------------------------------------------
+
+
+@bp.get("/lab")
+def lab_page():
+    attendee = current_attendee()
+    if attendee is None:
+        return redirect(url_for("pages.index"))
+    current = _lab().attendees.current_step(attendee.id) or _lab().runner.steps[0].id
+    return redirect(url_for("steps.step_page", step_id=current))
+
+
+@bp.get("/step/<step_id>")
+def step_page(step_id: str):
+    attendee = current_attendee()
+    if attendee is None:
+        return redirect(url_for("pages.index"))
+    runner = _lab().runner
+    if step_id not in runner.by_id:
+        abort(404)
+    lang = language()
+    step = runner.by_id[step_id]
+    _lab().attendees.set_step(attendee.id, step.id)
+    done = _lab().attendees.progress(attendee.id)
+    return render_template("step.html", attendee=attendee, lang=lang, step=step_json(
+        step, lang, attendee.lab), steps=[{"id": s.id, "title": s.title[lang],
+                                          "passed": done.get(s.id)} for s in runner.steps],
+        hostname=_lab().hostname(attendee), cgroup=_lab().hosts.layout.version)

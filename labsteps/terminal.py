@@ -30,6 +30,8 @@ HIGH = 512 * 1024
 LOW = 128 * 1024
 CHUNK = 64 * 1024  # also the largest websocket frame the bridge sends
 DETACHED_RATE = 4 * 1024 * 1024  # bytes/s read while nobody watches, so a flood idles
+STREAMING = 4000  # a read this big found the pty's buffer full: output is streaming
+STREAM_PAUSE = 0.0005
 
 
 class Subscriber(Protocol):
@@ -229,12 +231,23 @@ class Terminal:
                         time.sleep(len(data) / DETACHED_RATE)
 
     def _read_chunk(self) -> bytes | None:
-        """Up to CHUNK bytes; the pty hands out about 4 KiB per read. None: shell gone."""
-        parts, size = [], 0
+        """Up to CHUNK bytes; the pty hands out about 4 KiB per read. None: shell gone.
+
+        While output streams (the last read filled the pty's buffer), wait a moment for
+        more instead of sending 4 KiB frames: a frame costs a send and a wake-up of the
+        browser, whatever its size. A keystroke's echo never fills the buffer, so it
+        goes out at once."""
+        parts, size, waited = [], 0, 0
         while size < CHUNK:
             try:
                 data = os.read(self.master, CHUNK - size)
             except BlockingIOError:
+                if parts and len(parts[-1]) >= STREAMING and not waited:
+                    # One pause per chunk: the writer refills the pty's buffers (about
+                    # 64 KiB) meanwhile, and both sides switch far less often.
+                    waited = 1
+                    time.sleep(STREAM_PAUSE)
+                    continue
                 break
             except OSError as e:
                 if e.errno == errno.EIO:  # every process of the pty has closed it
@@ -244,7 +257,9 @@ class Terminal:
                 return b"".join(parts) or None
             parts.append(data)
             size += len(data)
-        return b"".join(parts)
+            if len(data) < STREAMING:  # the pty had no more: no need to ask again
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _deliver(self, data: bytes) -> None:
         events = self._marks.feed(data) if b"\x1b]" in data or self._marks.pending else []

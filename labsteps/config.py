@@ -26,6 +26,7 @@ class Config:
     lib_dir: Path = Path("/usr/local/lib/nslab")  # vorlage.tar and nslab-init, from make install
     image: Path | None = None  # another template tarball instead of lib_dir/vorlage.tar
     trainer_token: str | None = None
+    workshop_code: str | None = None  # None: make one; "": joining needs no code
     capacity: int = 40  # lab hosts at once
     uid_base: int = 1 << 30  # above useradd's default subordinate id range (100000-600100000)
     uid_slots: int = 4096

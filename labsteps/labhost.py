@@ -75,14 +75,19 @@ def _start_time(pid: int) -> int | None:
 
 
 def _reap(host: LabHost, timeout: float = 5.0) -> None:
-    """Wait until the lab host's pid 1 is gone from the process table, zombie included."""
+    """Wait until the lab host's pid 1 has exited, and reap it when it is ours.
+
+    It is ours when this process started it (we are a subreaper). After a crash of the
+    server it belongs to the host's init, which reaps it in its own time: an exited
+    process holds no memory, cgroup or namespace any more, only its pid."""
     deadline = time.monotonic() + timeout
     while _start_time(host.pid) == host.started:
         try:
-            # Ours when this process started it (we are a subreaper); else its parent reaps.
             os.waitpid(host.pid, os.WNOHANG)
         except ChildProcessError:
-            pass
+            stat = _stat(host.pid)
+            if stat is None or stat[0] == "Z":
+                return
         if time.monotonic() > deadline:
             raise LabHostError(f"pid 1 of lab host {host.name} ({host.pid}) is not reaped")
         time.sleep(0.002)
@@ -187,6 +192,27 @@ class LabHosts:
         _reap(host)
         cg.remove()
         record.unlink(missing_ok=True)
+        left = self.leftovers(host)
+        if left:
+            raise LabHostError(f"lab host {name} is not gone: {'; '.join(left[:5])}")
+
+    def leftovers(self, host: LabHost) -> list[str]:
+        """What is left of a destroyed lab host on the machine; empty when it is gone.
+        Its mounts, interfaces and files lived in its namespaces, which end with its last
+        process, so processes and cgroups are what can remain."""
+        left = [f"cgroup {d}" for d in self._cgroup(host).dirs() if d.exists()]
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                lines = status.read_text().splitlines()
+                uid = next(int(x.split()[1]) for x in lines if x.startswith("Uid:"))
+                exited = any(x.startswith("State:\tZ") for x in lines)
+            except (OSError, StopIteration):
+                continue
+            if host.uid <= uid < host.uid + IDS and not exited:  # see _reap for zombies
+                left.append(f"process {status.parent.name}")
+        if (self.records / f"{host.name}.json").exists():
+            left.append("its record")
+        return left
 
     # -- bookkeeping -------------------------------------------------------------
 

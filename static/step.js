@@ -120,11 +120,29 @@ document.getElementById("reset").addEventListener("click", async () => {
   if (confirm(T.reset_q)) await api("/api/me/reset", {});
 });
 
+const hand = document.getElementById("hand");
+hand.addEventListener("click", async () => {
+  const raised = hand.getAttribute("aria-pressed") !== "true";
+  await api("/api/me/hand", {raised});
+  hand.setAttribute("aria-pressed", String(raised));
+  hand.classList.toggle("raised", raised);
+});
+
+function listen(term) {
+  term.on("goto", (msg) => { if (msg.step !== stepId) location.href = `/step/${msg.step}`; });
+  term.on("watch", (msg) => {
+    const banner = document.getElementById("watched");
+    banner.hidden = !msg.watching;
+    banner.textContent = msg.takeover ? T.takeover : T.watching;
+  });
+}
+
 (async () => {
   await refreshCommands();
   for (const el of document.querySelectorAll(".term")) {
     const n = Number(el.dataset.n);
     terminals[n] = await nslab.openTerminal(el, n, {fontSize: n === 1 ? 14 : 13});
+    listen(terminals[n]);
   }
   terminals[1].term.focus();
 })();

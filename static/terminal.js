@@ -42,9 +42,10 @@ async function copyText(text) {
 }
 
 class LabTerminal {
-  constructor(host, n, {fontSize = 15} = {}) {
+  constructor(host, n, {fontSize = 15, path = null} = {}) {
     this.host = host;
     this.n = n;
+    this.path = path || `/ws/terminal/${n}`;
     this.attempt = 0;
     this.rendered = 0;
     this.acked = 0;
@@ -95,7 +96,7 @@ class LabTerminal {
 
   connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws/terminal/${this.n}`);
+    const ws = new WebSocket(`${proto}//${location.host}${this.path}`);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.status(say("connecting"));
@@ -164,8 +165,9 @@ class LabTerminal {
       setTimeout(() => this.connect(), 200);
       return;
     }
+    if (this.closedByPage) return;
     // A refused upgrade looks like any lost connection: ask whether the session still holds.
-    const me = await fetch("/api/me").catch(() => null);
+    const me = this.path.startsWith("/ws/terminal/") ? await fetch("/api/me").catch(() => null) : null;
     if (me && me.status === 401) {
       this.status(say("session"), say("rejoin"), () => { location.href = "/"; });
       return;
@@ -173,6 +175,12 @@ class LabTerminal {
     const wait = Math.min(10, 0.5 * 2 ** this.attempt++);
     this.status(say("reconnecting", {s: wait}));
     setTimeout(() => this.connect(), wait * 1000);
+  }
+
+  dispose() {
+    this.closedByPage = true;
+    if (this.ws) this.ws.close();
+    this.term.dispose();
   }
 
   status(text, button, action) {

@@ -86,6 +86,39 @@ class Server(str):
     """The base URL of a running server (so it can be used as one), with its processes."""
 
     proc: subprocess.Popen
+    env: dict
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT,
+                                     env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(self + "/healthz", timeout=1)
+                return
+            except OSError as e:
+                if getattr(e, "code", None) == 503:
+                    return
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    pytest.fail("server did not start:\n" + self.proc.stdout.read().decode())
+                time.sleep(0.05)
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:  # a crash: SIGKILL to the worker (which holds the lab) and the master
+            try:
+                os.kill(self.worker_pid(), 9)
+            except (OSError, IndexError, ValueError):
+                pass
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def worker_pid(self) -> int:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
@@ -100,36 +133,28 @@ class Server(str):
 
 
 @pytest.fixture
-def server(config: Config):
+def server_env(config: Config) -> dict:
+    """The environment `nslab serve` starts with; a test may change it first."""
+    return {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
+            "NSLAB_LIB_DIR": str(config.lib_dir), "NSLAB_PORT": str(free_port()),
+            "NSLAB_TRAINER_TOKEN": config.trainer_token, "NSLAB_WS_PING": "1",
+            "NSLAB_WORKSHOP_CODE": ""}
+
+
+@pytest.fixture
+def server(config: Config, server_env: dict):
     """A real `nslab serve` on 127.0.0.1 with this test's state folder; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
-           "NSLAB_LIB_DIR": str(config.lib_dir), "NSLAB_PORT": str(port),
-           "NSLAB_TRAINER_TOKEN": config.trainer_token, "NSLAB_WS_PING": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError as e:
-            if getattr(e, "code", None) == 503:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("server did not start:\n" + proc.stdout.read().decode())
-            time.sleep(0.05)
-    running = Server(url)
-    running.proc = proc
+    running = Server(f"http://127.0.0.1:{server_env['NSLAB_PORT']}")
+    running.env = server_env
+    running.start()
     yield running
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    running.stop()
     LabHosts(config).sweep()
+
+
+def _ppid(status: Path) -> int:
+    return int(next(x for x in status.read_text().splitlines()
+                    if x.startswith("PPid:")).split()[1])
 
 
 def traces(hosts: LabHosts, host) -> list[str]:
@@ -137,12 +162,15 @@ def traces(hosts: LabHosts, host) -> list[str]:
     left = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
-            uid = int(next(line for line in status.read_text().splitlines()
-                           if line.startswith("Uid:")).split()[1])
+            lines = status.read_text().splitlines()
+            uid = int(next(x for x in lines if x.startswith("Uid:")).split()[1])
+            state = next(x for x in lines if x.startswith("State:")).split()[1]
         except (OSError, StopIteration):
             continue
-        if host.uid <= uid < host.uid + 65536:
-            left.append(f"process {status.parent.name} as uid {uid}")
+        # An exited process whose parent is the host's init (after a crash of the server)
+        # holds nothing but its pid until that init reaps it; everything else counts.
+        if host.uid <= uid < host.uid + 65536 and not (state == "Z" and _ppid(status) == 1):
+            left.append(f"process {status.parent.name} as uid {uid} ({state})")
     cg = hosts._cgroup(host)
     left += [f"cgroup {d}" for d in cg.dirs() if d.exists()]
     if (hosts.records / f"{host.name}.json").exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from labsteps.labhost import LabHosts, hostname_for
 from labsteps.runner import Runner
 from labsteps.talk import load_steps
 from labsteps.terminal import Terminal, Terminals
-from web.attendees import Attendee, Attendees
+from web.attendees import Attendee, Attendees, new_code
+from web.classroom import Classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("nslab")
@@ -33,7 +35,10 @@ class Lab:
     hosts: LabHosts | None
     terminals: Terminals | None
     runner: Runner
+    classroom: Classroom
     problems: list[doctor.Finding] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
@@ -47,6 +52,8 @@ class Lab:
         if host is None or not host.alive():
             if self.terminals is not None:
                 self.terminals.close_all(attendee.lab)
+            if host is None and attendee.created < self.started:
+                self.restarted.add(attendee.id)  # the page says so, once
             host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
         return host
 
@@ -102,11 +109,15 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
             log.warning("destroyed %d lab host(s) left by an earlier run: %s",
                         len(swept), ", ".join(swept))
     terminals = Terminals(hosts) if hosts else None
+    attendees = Attendees(config.state_dir / "nslab.db")
+    _workshop_code(config, attendees)
+    steps = load_steps()
     app.extensions["nslab"] = Lab(
-        config=config, attendees=Attendees(config.state_dir / "nslab.db"), hosts=hosts,
-        terminals=terminals, runner=Runner(load_steps(), hosts, terminals), problems=problems)
+        config=config, attendees=attendees, hosts=hosts, terminals=terminals,
+        runner=Runner(steps, hosts, terminals), problems=problems,
+        classroom=Classroom(attendees, hosts, terminals, [s.id for s in steps]))
 
-    from web import api, errors, markup, pages, session, steps, terminal
+    from web import api, errors, markup, pages, session, steps, terminal, trainer
     app.jinja_env.filters["markup_inline"] = markup.inline
     errors.register(app)
     session.register(app)
@@ -114,7 +125,16 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(steps.bp)
     app.register_blueprint(terminal.bp)
+    app.register_blueprint(trainer.bp)
     return app
+
+
+def _workshop_code(config: Config, attendees: Attendees) -> None:
+    """NSLAB_WORKSHOP_CODE wins; else the group keeps the code it has, or gets a new one."""
+    if config.workshop_code is not None:
+        attendees.set_code(config.workshop_code.strip().upper())
+    elif not attendees.code():
+        attendees.set_code(new_code())
 
 
 def _no_thread():

@@ -1,9 +1,12 @@
-"""The attendee's JSON API: join, and who am I (see ../shared/api.md)."""
+"""The attendee's JSON API: join, who am I, raise a hand, a fresh lab host."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, current_app, jsonify, request
 
+from labsteps.config import parse_size
 from labsteps.labhost import LabHostError
 from web.attendees import JoinRefused
 from web.errors import ApiError
@@ -19,29 +22,62 @@ def json_body() -> dict:
     return data
 
 
+def _memory_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 1 << 62
+
+
 @bp.post("/join")
 def join():
     lab = current_app.extensions["nslab"]
     if not lab.ready():
         raise ApiError(503, "not_ready", "The lab cannot start lab hosts right now; please "
                        "tell the trainer.")
-    name = json_body().get("name")
-    if not isinstance(name, str):
-        raise ApiError(400, "bad_name", "Send your name as a string: {\"name\": \"Anna\"}.")
+    body = json_body()
     try:
-        attendee = lab.attendees.join(name)
+        lab.attendees.check_code(body.get("code"))
+        if len(lab.hosts.list()) >= lab.config.capacity or \
+                _memory_available() < parse_size(lab.config.memory_max) // 2:
+            raise JoinRefused(503, "lab_full", "The lab is full right now, sorry. Please "
+                              "tell the trainer; they can make room.")
+        attendee = lab.attendees.join(body.get("name"))
     except JoinRefused as e:
-        raise ApiError(409 if e.code == "name_taken" else 400, e.code, str(e)) from None
+        raise ApiError(e.status, e.code, str(e)) from None
     try:
         lab.hosts.create(attendee.lab, hostname=lab.hostname(attendee))
     except LabHostError as e:
         lab.attendees.remove(attendee.id)
         full = "full" in str(e)
         raise ApiError(503, "lab_full" if full else "unavailable",
-                       "The lab is full; please tell the trainer." if full else
-                       f"Your lab host could not be started: {e}") from None
+                       "The lab is full right now, sorry. Please tell the trainer." if full
+                       else f"Your lab host could not be started: {e}") from None
+    lab.attendees.set_step(attendee.id, lab.runner.steps[0].id)  # where the page starts
     login(attendee)
     return jsonify(attendee=attendee.public()), 201
+
+
+@bp.get("/me")
+def me():
+    attendee = require_attendee()
+    lab = current_app.extensions["nslab"]
+    host = lab.hosts.get(attendee.lab)
+    state = "none" if host is None else ("running" if host.alive() else "stopped")
+    return jsonify(attendee=attendee.public(),
+                   sandbox={"state": state, "hostname": host.hostname if host else None,
+                            "restarted": attendee.id in lab.restarted},
+                   hand_raised=attendee.hand is not None)
+
+
+@bp.post("/me/hand")
+def hand():
+    attendee = require_attendee()
+    raised = json_body().get("raised", True)
+    if not isinstance(raised, bool):
+        raise ApiError(400, "bad_request", "\"raised\" is true or false.")
+    current_app.extensions["nslab"].attendees.raise_hand(attendee.id, raised)
+    return jsonify(hand_raised=raised)
 
 
 @bp.post("/me/reset")
@@ -52,12 +88,3 @@ def reset_me():
     except LabHostError as e:
         raise ApiError(503, "lab_host", f"Your lab host could not be started: {e}") from None
     return jsonify(status="fresh")
-
-
-@bp.get("/me")
-def me():
-    attendee = require_attendee()
-    host = current_app.extensions["nslab"].hosts.get(attendee.lab)
-    state = "none" if host is None else ("running" if host.alive() else "stopped")
-    return jsonify(attendee=attendee.public(),
-                   sandbox={"state": state, "hostname": host.hostname if host else None})

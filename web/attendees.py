@@ -1,4 +1,8 @@
-"""Attendees and their sessions, kept in SQLite under the state folder."""
+"""The group: attendees, their sessions and progress, and the workshop code, in SQLite.
+
+Everything here survives a restart of the server; lab hosts do not (they are swept at
+start and made again on the attendee's next visit).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NAME = re.compile(r"^[\w][\w .'-]{0,31}$")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS attendees (
@@ -19,7 +24,8 @@ CREATE TABLE IF NOT EXISTS attendees (
     token TEXT NOT NULL,
     created REAL NOT NULL,
     step TEXT,
-    step_since REAL
+    step_since REAL,
+    hand REAL
 );
 CREATE TABLE IF NOT EXISTS progress (
     attendee INTEGER NOT NULL REFERENCES attendees(id) ON DELETE CASCADE,
@@ -28,15 +34,16 @@ CREATE TABLE IF NOT EXISTS progress (
     checked REAL NOT NULL,
     PRIMARY KEY (attendee, step)
 );
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
 class JoinRefused(ValueError):
-    """A name that cannot be used; .code is the API error code."""
+    """A join that cannot happen; .code is the API error code, .status its HTTP status."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
-        self.code = code
+        self.status, self.code = status, code
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class Attendee:
     name: str
     token: str
     created: float
+    step: str | None = None
+    step_since: float | None = None
+    hand: float | None = None
 
     @property
     def lab(self) -> str:
@@ -55,6 +65,13 @@ class Attendee:
         return {"id": self.id, "name": self.name}
 
 
+_COLUMNS = "id, name, token, created, step, step_since, hand"
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
 class Attendees:
     def __init__(self, path: Path):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -63,38 +80,87 @@ class Attendees:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
-    def join(self, name: str) -> Attendee:
-        name = " ".join(name.split())
-        if not NAME.match(name):
-            raise JoinRefused("bad_name", "A name has 1 to 32 letters, digits, spaces, dots, "
-                             "dashes or apostrophes and starts with a letter or digit.")
-        token = secrets.token_urlsafe(24)
+    def _one(self, sql: str, args: tuple = ()) -> tuple | None:
         with self._lock:
-            try:
-                cur = self._db.execute(
-                    "INSERT INTO attendees (name, token, created) VALUES (?, ?, ?)",
-                    (name, token, time.time()))
-            except sqlite3.IntegrityError:
-                raise JoinRefused("name_taken", f"Someone in this group is already called "
-                                 f"{name!r}; please pick another name.") from None
-            return Attendee(cur.lastrowid, name, token, time.time())
+            return self._db.execute(sql, args).fetchone()
+
+    def _run(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # -- the workshop code ------------------------------------------------------------
+
+    def code(self) -> str:
+        """The current workshop code; "" when joining needs none."""
+        row = self._one("SELECT value FROM settings WHERE key = 'code'")
+        return row[0] if row else ""
+
+    def set_code(self, code: str) -> None:
+        self._run("INSERT INTO settings (key, value) VALUES ('code', ?) "
+                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (code,))
+
+    def check_code(self, given: object) -> None:
+        expected = self.code()
+        if not expected:
+            return
+        if not isinstance(given, str) or not secrets.compare_digest(
+                given.strip().upper().encode(), expected.encode()):
+            raise JoinRefused(403, "wrong_code", "That is not the workshop code. The trainer "
+                              "shows it on the projector.")
+
+    # -- attendees ----------------------------------------------------------------------
+
+    def join(self, name: str) -> Attendee:
+        name = " ".join(name.split()) if isinstance(name, str) else ""
+        if not NAME.match(name):
+            raise JoinRefused(400, "bad_name", "A name has 1 to 32 letters, digits, spaces, "
+                              "dots, dashes or apostrophes and starts with a letter or digit.")
+        token = secrets.token_urlsafe(24)
+        now = time.time()
+        try:
+            cur = self._run("INSERT INTO attendees (name, token, created) VALUES (?, ?, ?)",
+                            (name, token, now))
+        except sqlite3.IntegrityError:
+            raise JoinRefused(409, "name_taken", f"Someone in this group is already called "
+                              f"{name!r}; please pick another name.") from None
+        return Attendee(cur.lastrowid, name, token, now)
+
+    def get(self, attendee_id: int) -> Attendee | None:
+        row = self._one(f"SELECT {_COLUMNS} FROM attendees WHERE id = ?", (attendee_id,))
+        return Attendee(*row) if row else None
+
+    def by_name(self, name: str) -> Attendee | None:
+        row = self._one(f"SELECT {_COLUMNS} FROM attendees WHERE name = ?", (name,))
+        return Attendee(*row) if row else None
 
     def by_session(self, attendee_id: object, token: object) -> Attendee | None:
         if not isinstance(attendee_id, int) or not isinstance(token, str):
             return None
-        with self._lock:
-            row = self._db.execute("SELECT id, name, token, created FROM attendees WHERE id = ?",
-                                   (attendee_id,)).fetchone()
-        if row is None or not secrets.compare_digest(row[2], token):
+        attendee = self.get(attendee_id)
+        if attendee is None or not secrets.compare_digest(attendee.token, token):
             return None
-        return Attendee(*row)
+        return attendee
+
+    def all(self) -> list[Attendee]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM attendees ORDER BY id").fetchall()
+        return [Attendee(*r) for r in rows]
+
+    def remove(self, attendee_id: int) -> None:
+        self._run("DELETE FROM attendees WHERE id = ?", (attendee_id,))
+
+    def clear(self) -> None:
+        """A new group: every attendee and all progress gone."""
+        with self._lock:
+            self._db.execute("DELETE FROM progress")
+            self._db.execute("DELETE FROM attendees")
+
+    # -- progress -----------------------------------------------------------------------
 
     def record_check(self, attendee_id: int, step: str, passed: bool) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO progress (attendee, step, passed, checked) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (attendee, step) DO UPDATE SET passed = excluded.passed, "
-                "checked = excluded.checked", (attendee_id, step, int(passed), time.time()))
+        self._run("INSERT INTO progress (attendee, step, passed, checked) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (attendee, step) DO UPDATE SET passed = excluded.passed, "
+                  "checked = excluded.checked", (attendee_id, step, int(passed), time.time()))
 
     def progress(self, attendee_id: int) -> dict[str, bool]:
         """The last check result of every step the attendee has checked."""
@@ -103,24 +169,23 @@ class Attendees:
                                     (attendee_id,)).fetchall()
         return {step: bool(passed) for step, passed in rows}
 
+    def all_progress(self) -> dict[int, dict[str, bool]]:
+        with self._lock:
+            rows = self._db.execute("SELECT attendee, step, passed FROM progress").fetchall()
+        found: dict[int, dict[str, bool]] = {}
+        for attendee, step, passed in rows:
+            found.setdefault(attendee, {})[step] = bool(passed)
+        return found
+
     def set_step(self, attendee_id: int, step: str) -> None:
         """The step the attendee is on, and since when (kept when it does not change)."""
-        with self._lock:
-            self._db.execute("UPDATE attendees SET step = ?, step_since = ? "
-                             "WHERE id = ? AND step IS NOT ?",
-                             (step, time.time(), attendee_id, step))
+        self._run("UPDATE attendees SET step = ?, step_since = ? WHERE id = ? AND step IS NOT ?",
+                  (step, time.time(), attendee_id, step))
 
     def current_step(self, attendee_id: int) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT step FROM attendees WHERE id = ?",
-                                   (attendee_id,)).fetchone()
+        row = self._one("SELECT step FROM attendees WHERE id = ?", (attendee_id,))
         return row[0] if row else None
 
-    def remove(self, attendee_id: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM attendees WHERE id = ?", (attendee_id,))
-
-    def all(self) -> list[Attendee]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, name, token, created FROM attendees ORDER BY id")
-            return [Attendee(*r) for r in rows.fetchall()]
+    def raise_hand(self, attendee_id: int, raised: bool) -> None:
+        self._run("UPDATE attendees SET hand = ? WHERE id = ?",
+                  (time.time() if raised else None, attendee_id))

@@ -74,6 +74,45 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classroom(config: Config):
+    from web.attendees import Attendees
+    from web.classroom import Classroom
+
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Classroom(Attendees(config.state_dir / "nslab.db"), LabHosts(config))
+
+
+def cmd_attendees(args: argparse.Namespace) -> int:
+    room = _classroom(_config(args))
+    rows = room.snapshot()
+    code = room.attendees.code()
+    print(f"workshop code: {code or '(none)'}   attendees: {len(rows)}")
+    for r in rows:
+        hand = "  hand raised" if r["hand_raised"] else ""
+        print(f"{r['id']:>4}  {r['name']:<24} step {r['step'] or '-':<16} "
+              f"passed {len(r['passed']):>2}{hand}")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    config = _config(args)
+    room = _classroom(config)
+    if args.all:
+        code = room.new_group(code_enabled=config.workshop_code != "")
+        print(f"new group: every lab host ended, attendees and progress cleared, "
+              f"workshop code {code or '(none)'}")
+        return 0
+    if not args.attendee:
+        raise LabHostError("name an attendee (id or name), or --all")
+    who = room.attendees.get(int(args.attendee)) if args.attendee.isdigit() else \
+        room.attendees.by_name(args.attendee)
+    if who is None:
+        raise LabHostError(f"no attendee {args.attendee!r} (see nslab attendees)")
+    room.reset(who)
+    print(f"{who.name}: lab host destroyed, nothing left; a fresh one starts on the next visit")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nslab", description=__doc__)
     p.add_argument("--state-dir", help="state folder (NSLAB_STATE_DIR, default /var/lib/nslab)")
@@ -87,6 +126,15 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check that this machine can run lab hosts")
     d.add_argument("--no-probe", action="store_true", help="skip starting a real lab host")
     d.set_defaults(func=cmd_doctor)
+
+    a = sub.add_parser("attendees", help="who is in the group, on which step")
+    a.set_defaults(func=cmd_attendees)
+
+    r = sub.add_parser("reset", help="a fresh lab host for one attendee, or a new group")
+    r.add_argument("attendee", nargs="?", help="id or name")
+    r.add_argument("--all", action="store_true",
+                   help="new group: end every lab host, clear attendees, new workshop code")
+    r.set_defaults(func=cmd_reset)
 
     i = sub.add_parser("image", help="build the vorlage template image")
     i.add_argument("action", choices=["build"])

@@ -14,7 +14,8 @@ bp = Blueprint("pages", __name__)
 def index():
     state = lab_of(current_app)
     return render_template("index.html", ready=state.ready(), problems=state.problems,
-                           attendee=current_attendee())
+                           attendee=current_attendee(),
+                           code_required=bool(state.attendees.code()))
 
 
 @bp.get("/healthz")

@@ -44,7 +44,11 @@ def serve(config: Config) -> int:
         print(f"\n  trainer token: {config.trainer_token}\n"
               f"  (set NSLAB_TRAINER_TOKEN to choose your own)\n", flush=True)
     app = create_app(config)
-    print(f"  nslab on http://{config.host}:{config.port}/\n", flush=True)
+    code = app.extensions["nslab"].attendees.code()
+    print(f"  nslab on http://{config.host}:{config.port}/"
+          f"   trainer console: /trainer"
+          f"   workshop code: {code or '(none: anyone who reaches the lab can join)'}\n",
+          flush=True)
     _Gunicorn(app, {
         "bind": f"{config.host}:{config.port}",
         "workers": 1,  # lab hosts, terminals and progress live in this one process

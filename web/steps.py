@@ -103,6 +103,7 @@ def check_step(step_id: str):
     attendee = require_attendee()
     step = _step(step_id)
     _lab().labhost(attendee)
+    _lab().attendees.set_step(attendee.id, step.id)
     return jsonify(_checked(attendee, step, _runner_call(_lab().runner.check, attendee.lab,
                                                           step.id)))
 
@@ -154,4 +155,15 @@ def step_page(step_id: str):
     return render_template("step.html", attendee=attendee, lang=lang, step=step_json(
         step, lang, attendee.lab), steps=[{"id": s.id, "title": s.title[lang],
                                           "passed": done.get(s.id)} for s in runner.steps],
-        hostname=_lab().hostname(attendee), cgroup=_lab().hosts.layout.version)
+        hostname=_lab().hostname(attendee), cgroup=_lab().hosts.layout.version,
+        hand_raised=attendee.hand is not None, restarted=_restarted(attendee))
+
+
+def _restarted(attendee) -> bool:
+    """Whether to say, once, that a restart of the lab replaced this lab host."""
+    lab = _lab()
+    lab.labhost(attendee)  # made again now if a restart swept it
+    if attendee.id in lab.restarted:
+        lab.restarted.discard(attendee.id)
+        return True
+    return False

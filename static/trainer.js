@@ -1,0 +1,121 @@
+// The trainer's console: a live grid of the room, watching and taking over terminals.
+"use strict";
+
+const consoleEl = document.getElementById("console");
+const steps = JSON.parse(consoleEl.dataset.steps);
+const rows = document.getElementById("rows");
+const statusEl = document.getElementById("status");
+let watching = null;
+
+async function post(path, body) {
+  const res = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
+                                 body: JSON.stringify(body)});
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.message || res.statusText);
+  return data;
+}
+
+function say(text) { statusEl.textContent = text; }
+
+function minutes(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min`;
+}
+
+function cell(tag, text, className) {
+  const el = document.createElement(tag);
+  if (text !== undefined) el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+function button(label, action, className) {
+  const b = cell("button", label, className || "quiet");
+  b.type = "button";
+  b.onclick = action;
+  return b;
+}
+
+function render(attendees) {
+  rows.replaceChildren();
+  if (!attendees.length) {
+    const tr = cell("tr");
+    const td = cell("td", "Noch niemand da. · Nobody has joined yet.");
+    td.colSpan = steps.length + 3;
+    tr.appendChild(td);
+    rows.appendChild(tr);
+  }
+  for (const a of attendees) {
+    const tr = cell("tr", undefined, a.hand_raised ? "hand" : "");
+    const name = cell("td", undefined, "name");
+    name.append(cell("span", "●", a.connected ? "online" : "offline"), " ", a.name);
+    if (a.hand_raised) name.append(" ", cell("span", "✋", "raised"));
+    if (a.watched) name.append(" ", cell("span", a.taken_over ? "⌨" : "👁", "watched"));
+    tr.appendChild(name);
+    const current = steps.findIndex((s) => s.id === a.step);
+    tr.appendChild(cell("td", a.step ? `${current + 1} · ${minutes(a.on_step_for)}` : "–"));
+    for (const s of steps) {
+      const passed = a.passed.includes(s.id), failed = a.failed.includes(s.id);
+      const td = cell("td", passed ? "✓" : failed ? "✗" : "·",
+                      (passed ? "passed" : failed ? "failed" : "untried") + (a.step === s.id ? " here" : ""));
+      td.title = s.title;
+      tr.appendChild(td);
+    }
+    const actions = cell("td", undefined, "actions");
+    actions.append(
+      button("T1", () => watch(a, 1, false)), button("T2", () => watch(a, 2, false)),
+      button("Übernehmen", () => watch(a, 1, true)),
+      button("Reset", async () => {
+        if (!confirm(`Lab-Host von ${a.name} neu aufsetzen?`)) return;
+        try { await post("/api/trainer/reset", {attendee: a.id}); say(`${a.name}: frischer Lab-Host.`); }
+        catch (e) { say(e.message); }
+      }));
+    if (a.hand_raised) actions.append(button("✋ ok", () => post("/api/trainer/hand", {attendee: a.id})));
+    tr.appendChild(actions);
+    rows.appendChild(tr);
+  }
+}
+
+async function watch(a, n, takeover) {
+  if (watching) watching.dispose();
+  const panel = document.getElementById("watch");
+  panel.hidden = false;
+  document.getElementById("watch-title").textContent =
+    `${a.name} · T${n} · ${takeover ? "übernommen (du tippst mit) · taken over" : "nur zusehen · watching"}`;
+  const el = document.getElementById("watch-term");
+  el.replaceChildren();
+  watching = await nslab.openTerminal(el, n, {fontSize: 13,
+    path: `/ws/trainer/watch/${a.id}/${n}${takeover ? "?takeover=1" : ""}`});
+}
+
+document.getElementById("watch-close").onclick = () => {
+  if (watching) watching.dispose();
+  watching = null;
+  document.getElementById("watch").hidden = true;
+};
+
+document.getElementById("goto").onclick = async () => {
+  const step = document.getElementById("goto-step").value;
+  try { const r = await post("/api/trainer/goto", {step}); say(`${r.sent} Teilnehmende zu „${step}“ geschickt.`); }
+  catch (e) { say(e.message); }
+};
+
+document.getElementById("new-group").onclick = async () => {
+  if (!confirm("Neue Gruppe: zuerst den Fortschritt als CSV sichern? (OK lädt die CSV herunter)")) return;
+  document.getElementById("csv").click();
+  if (!confirm("Jetzt alle Lab-Hosts beenden, alle Teilnehmenden und ihren Fortschritt löschen und einen neuen Code setzen?")) return;
+  try {
+    const r = await post("/api/trainer/reset", {all: true});
+    document.getElementById("code").textContent = r.code || "—";
+    say("Neue Gruppe gestartet. · New group started.");
+  } catch (e) { say(e.message); }
+};
+
+const events = new EventSource("/api/trainer/events");
+events.onmessage = (m) => {
+  const data = JSON.parse(m.data);
+  document.getElementById("code").textContent = data.code || "—";
+  render(data.attendees);
+};
+events.onerror = () => say("Verbindung unterbrochen, verbinde neu … · reconnecting …");
+events.onopen = () => say("");

@@ -1,0 +1,109 @@
+"""The trainer's view of the room: who is here, how far, hands, watching, resets.
+
+Shared by the trainer's API, the console's live updates and the `nslab` CLI. Resets are
+verified: they report success only when nothing of the lab hosts is left.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from labsteps.labhost import LabHostError
+from web.attendees import Attendee, Attendees, new_code
+
+
+class Classroom:
+    def __init__(self, attendees: Attendees, hosts, terminals=None, steps=()):
+        self.attendees, self.hosts, self.terminals = attendees, hosts, terminals
+        self.steps = list(steps)
+
+    # -- what the console shows -------------------------------------------------------
+
+    def _roles(self, attendee: Attendee, n: int) -> list[str]:
+        term = self.terminals.existing(attendee.lab, n) if self.terminals else None
+        if term is None or not term.alive:
+            return []
+        return [getattr(s, "role", "attendee") for s in list(term._subs)]
+
+    def snapshot(self) -> list[dict]:
+        """Every attendee, raised hands first (longest waiting first), then by joining."""
+        progress = self.attendees.all_progress()
+        now = time.time()
+        rows = []
+        for a in self.attendees.all():
+            roles = self._roles(a, 1) + self._roles(a, 2)
+            done = progress.get(a.id, {})
+            rows.append({
+                "id": a.id, "name": a.name, "connected": "attendee" in roles,
+                "step": a.step, "on_step_for": round(now - a.step_since) if a.step_since else None,
+                "passed": [s for s, ok in done.items() if ok],
+                "failed": [s for s, ok in done.items() if not ok],
+                "hand_raised": a.hand is not None, "hand_since": a.hand,
+                "watched": "watch" in roles or "takeover" in roles,
+                "taken_over": "takeover" in roles})
+        rows.sort(key=lambda r: (not r["hand_raised"], r["hand_since"] or 0, r["id"]))
+        return rows
+
+    def csv(self) -> str:
+        """The group's progress, a row per attendee and a column per step."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["name", "joined", "current step", *self.steps])
+        progress = self.attendees.all_progress()
+        for a in self.attendees.all():
+            done = progress.get(a.id, {})
+            writer.writerow([a.name, time.strftime("%Y-%m-%d %H:%M", time.localtime(a.created)),
+                             a.step or "", *({True: "passed", False: "failed"}.get(
+                                 done.get(s), "") for s in self.steps)])
+        return out.getvalue()
+
+    # -- what the trainer does --------------------------------------------------------
+
+    def announce(self, attendee: Attendee, message: dict) -> None:
+        """An event to the attendee's open pages (through their terminal connections)."""
+        if self.terminals is None:
+            return
+        for n in (1, 2):
+            term = self.terminals.existing(attendee.lab, n)
+            for sub in list(term._subs) if term is not None else []:
+                if getattr(sub, "role", "attendee") == "attendee":
+                    sub.event(message)
+
+    def watch_changed(self, attendee: Attendee) -> None:
+        roles = self._roles(attendee, 1) + self._roles(attendee, 2)
+        self.announce(attendee, {"type": "watch", "watching": "watch" in roles or
+                                 "takeover" in roles, "takeover": "takeover" in roles})
+
+    def send_all_to(self, step: str) -> int:
+        everyone = self.attendees.all()
+        for a in everyone:
+            self.attendees.set_step(a.id, step)
+            self.announce(a, {"type": "goto", "step": step})
+        return len(everyone)
+
+    def reset(self, attendee: Attendee) -> None:
+        """The attendee's lab host destroyed (verified); the next visit makes a fresh one."""
+        if self.terminals is not None:
+            self.terminals.close_all(attendee.lab)
+        self.hosts.destroy(attendee.lab)
+
+    def new_group(self, code_enabled: bool) -> str:
+        """End every lab host, forget every attendee, and set a new workshop code."""
+        failures = []
+        for a in self.attendees.all():
+            try:
+                self.reset(a)
+            except LabHostError as e:
+                failures.append(str(e))
+        try:
+            self.hosts.sweep()  # lab hosts that belong to no attendee any more
+        except LabHostError as e:
+            failures.append(str(e))
+        if failures:
+            raise LabHostError("; ".join(failures))
+        self.attendees.clear()
+        code = new_code() if code_enabled else ""
+        self.attendees.set_code(code)
+        return code

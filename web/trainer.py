@@ -1,0 +1,232 @@
+"""The trainer: login, console page, JSON API, live updates, and watching a terminal.
+
+Trainer requests carry `Authorization: Bearer <token>` or the trainer cookie set by
+/trainer/login (the token goes in a form body, never in a URL, so it stays out of logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+
+from labsteps.labhost import LabHostError
+from web import wsframe
+from web.errors import ApiError
+from web.terminal import Bridge, sock
+
+bp = Blueprint("trainer", __name__)
+
+
+def _lab():
+    return current_app.extensions["nslab"]
+
+
+def _mark(token: str) -> str:
+    """What the cookie holds: proof of the token, which a new token invalidates."""
+    return hmac.new(current_app.secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def is_trainer() -> bool | None:
+    """True: a trainer; False: wrong credentials; None: none given."""
+    token = _lab().config.trainer_token
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return bool(token) and hmac.compare_digest(header[7:].strip().encode(), token.encode())
+    if "trainer" in session:
+        return bool(token) and hmac.compare_digest(str(session["trainer"]), _mark(token))
+    return None
+
+
+@bp.before_app_request
+def _guard():
+    path = request.path
+    if path.startswith(("/api/trainer/", "/ws/trainer/")):
+        ok = is_trainer()
+        if ok is None:
+            raise ApiError(401, "no_token", "Trainer only: send the trainer token "
+                           "(Authorization: Bearer ...) or log in at /trainer/login.")
+        if not ok:
+            raise ApiError(403, "bad_token", "That is not the trainer token.")
+    elif path == "/trainer" and not is_trainer():
+        return redirect(url_for("trainer.login"))
+
+
+# -- pages ---------------------------------------------------------------------------
+
+
+@bp.route("/trainer/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        given = request.form.get("token", "")
+        token = _lab().config.trainer_token
+        if token and hmac.compare_digest(given.strip().encode(), token.encode()):
+            session["trainer"] = _mark(token)
+            session.permanent = True
+            return redirect(url_for("trainer.console"))
+        error = "Das ist nicht das Trainer-Token. · That is not the trainer token."
+    return render_template("trainer_login.html", error=error), 403 if error else 200
+
+
+@bp.post("/trainer/logout")
+def logout():
+    session.pop("trainer", None)
+    return redirect(url_for("trainer.login"))
+
+
+@bp.get("/trainer")
+def console():
+    lab = _lab()
+    steps = [{"id": s.id, "title": s.title["de"]} for s in lab.runner.steps]
+    return render_template("trainer.html", steps=steps, code=lab.attendees.code())
+
+
+# -- API -------------------------------------------------------------------------------
+
+
+@bp.get("/api/trainer/attendees")
+def attendees():
+    return jsonify(_lab().classroom.snapshot())
+
+
+@bp.get("/api/trainer/code")
+def code():
+    return jsonify(code=_lab().attendees.code())
+
+
+@bp.post("/api/trainer/reset")
+def reset():
+    from web.api import json_body
+
+    body = json_body()
+    lab = _lab()
+    try:
+        if body.get("all") is True:
+            new = lab.classroom.new_group(code_enabled=lab.config.workshop_code != "")
+            return jsonify(status="new group", code=new)
+        if "attendee" not in body:
+            raise ApiError(400, "bad_request", "Send {\"attendee\": id} or {\"all\": true}.")
+        attendee = _attendee(body["attendee"])
+        lab.classroom.reset(attendee)
+        return jsonify(status="fresh", attendee=attendee.public())
+    except LabHostError as e:
+        raise ApiError(500, "reset_incomplete", f"The reset left something behind: {e}") \
+            from None
+
+
+@bp.post("/api/trainer/goto")
+def goto():
+    from web.api import json_body
+
+    step = json_body().get("step")
+    if step not in _lab().runner.by_id:
+        raise ApiError(404, "unknown_step", f"There is no step {step!r}.")
+    return jsonify(sent=_lab().classroom.send_all_to(step))
+
+
+@bp.post("/api/trainer/hand")
+def lower_hand():
+    from web.api import json_body
+
+    attendee = _attendee(json_body().get("attendee"))
+    _lab().attendees.raise_hand(attendee.id, False)
+    return jsonify(status="lowered")
+
+
+@bp.get("/api/trainer/progress.csv")
+def progress_csv():
+    stamp = time.strftime("%Y%m%d-%H%M")
+    return Response(_lab().classroom.csv(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="nslab-{stamp}.csv"'})
+
+
+@bp.get("/api/trainer/events")
+def events():
+    """Server-sent events: the attendees list whenever it changes (checked twice a second)."""
+    classroom, codes = _lab().classroom, _lab().attendees
+
+    @stream_with_context
+    def stream():
+        last, quiet_since, started = None, time.monotonic(), time.monotonic()
+        while time.monotonic() - started < 3600:  # the browser reconnects by itself
+            now = json.dumps({"attendees": classroom.snapshot(), "code": codes.code()})
+            if now != last:
+                last, quiet_since = now, time.monotonic()
+                yield f"data: {now}\n\n"
+            elif time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": still here\n\n"
+            time.sleep(0.5)
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _attendee(value: object):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(400, "bad_request", "\"attendee\" is an attendee's id (a number).")
+    attendee = _lab().attendees.get(value)
+    if attendee is None:
+        raise ApiError(404, "unknown_attendee", f"There is no attendee {value}.")
+    return attendee
+
+
+# -- watching a terminal -------------------------------------------------------------------
+
+
+@bp.before_request
+def _watch_target():
+    if request.path.startswith("/ws/trainer/watch/"):
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise ApiError(400, "not_websocket", "This address is a websocket.")
+        args = request.view_args or {}
+        _attendee(args.get("attendee"))
+        if args.get("n") not in (1, 2):
+            raise ApiError(404, "no_terminal", "Terminals are numbered 1 and 2.")
+
+
+@sock.route("/ws/trainer/watch/<int:attendee>/<int:n>", bp=bp)
+def watch(ws, attendee: int, n: int):
+    lab = _lab()
+    who = lab.attendees.get(attendee)
+    takeover = request.args.get("takeover") == "1"
+    try:
+        terminal = lab.terminal(who, n)
+    except Exception as e:  # reported to the console, logged for the trainer
+        current_app.logger.exception("watching %s/%s", who.name, n)
+        payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
+        ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
+        ws.connected = False
+        return
+    bridge = Bridge(ws.sock, terminal, max_input=lab.config.max_input,
+                    read_only=not takeover, ping_every=lab.config.ws_ping)
+    bridge.role = "takeover" if takeover else "watch"
+    bridge.resizes = False  # the attendee's window decides the size
+    _announce_soon(lab, who)
+    try:
+        bridge.run()
+    finally:
+        ws.connected = False
+        lab.classroom.watch_changed(who)
+
+
+def _announce_soon(lab, who) -> None:
+    """Tell the attendee's page once the bridge has attached (run() attaches first)."""
+    import threading
+
+    threading.Timer(0.2, lab.classroom.watch_changed, args=(who,)).start()

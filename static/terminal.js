@@ -6,6 +6,8 @@
 // connection is retried with backoff and the server replays the screen on return.
 "use strict";
 
+(() => {
+
 const ACK_EVERY = 32 * 1024;
 const MESSAGES = {
   de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
@@ -212,3 +214,4 @@ async function openTerminal(host, n, options) {
 }
 
 window.nslab = Object.assign(window.nslab || {}, {openTerminal, copyText});
+})();

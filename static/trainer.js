@@ -15,7 +15,7 @@ async function post(path, body) {
   return data;
 }
 
-function say(text) { statusEl.textContent = text; }
+function note(text) { statusEl.textContent = text; }
 
 function minutes(seconds) {
   if (seconds === null || seconds === undefined) return "";
@@ -67,8 +67,8 @@ function render(attendees) {
       button("Übernehmen", () => watch(a, 1, true)),
       button("Reset", async () => {
         if (!confirm(`Lab-Host von ${a.name} neu aufsetzen?`)) return;
-        try { await post("/api/trainer/reset", {attendee: a.id}); say(`${a.name}: frischer Lab-Host.`); }
-        catch (e) { say(e.message); }
+        try { await post("/api/trainer/reset", {attendee: a.id}); note(`${a.name}: frischer Lab-Host.`); }
+        catch (e) { note(e.message); }
       }));
     if (a.hand_raised) actions.append(button("✋ ok", () => post("/api/trainer/hand", {attendee: a.id})));
     tr.appendChild(actions);
@@ -96,8 +96,8 @@ document.getElementById("watch-close").onclick = () => {
 
 document.getElementById("goto").onclick = async () => {
   const step = document.getElementById("goto-step").value;
-  try { const r = await post("/api/trainer/goto", {step}); say(`${r.sent} Teilnehmende zu „${step}“ geschickt.`); }
-  catch (e) { say(e.message); }
+  try { const r = await post("/api/trainer/goto", {step}); note(`${r.sent} Teilnehmende zu „${step}“ geschickt.`); }
+  catch (e) { note(e.message); }
 };
 
 document.getElementById("new-group").onclick = async () => {
@@ -107,8 +107,8 @@ document.getElementById("new-group").onclick = async () => {
   try {
     const r = await post("/api/trainer/reset", {all: true});
     document.getElementById("code").textContent = r.code || "—";
-    say("Neue Gruppe gestartet. · New group started.");
-  } catch (e) { say(e.message); }
+    note("Neue Gruppe gestartet. · New group started.");
+  } catch (e) { note(e.message); }
 };
 
 const events = new EventSource("/api/trainer/events");
@@ -117,5 +117,5 @@ events.onmessage = (m) => {
   document.getElementById("code").textContent = data.code || "—";
   render(data.attendees);
 };
-events.onerror = () => say("Verbindung unterbrochen, verbinde neu … · reconnecting …");
-events.onopen = () => say("");
+events.onerror = () => note("Verbindung unterbrochen, verbinde neu … · reconnecting …");
+events.onopen = () => note("");

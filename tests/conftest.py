@@ -152,11 +152,6 @@ def server(config: Config, server_env: dict):
     LabHosts(config).sweep()
 
 
-def _ppid(status: Path) -> int:
-    return int(next(x for x in status.read_text().splitlines()
-                    if x.startswith("PPid:")).split()[1])
-
-
 def traces(hosts: LabHosts, host) -> list[str]:
     """What is left on the real host of a lab host: must be nothing after destroy."""
     left = []
@@ -167,9 +162,9 @@ def traces(hosts: LabHosts, host) -> list[str]:
             state = next(x for x in lines if x.startswith("State:")).split()[1]
         except (OSError, StopIteration):
             continue
-        # An exited process whose parent is the host's init (after a crash of the server)
-        # holds nothing but its pid until that init reaps it; everything else counts.
-        if host.uid <= uid < host.uid + 65536 and not (state == "Z" and _ppid(status) == 1):
+        # An exited process (after a crash of the server, a lab host's pid 1 is the host
+        # init's to reap, in its own time) holds nothing but its pid; all else counts.
+        if host.uid <= uid < host.uid + 65536 and state != "Z":
             left.append(f"process {status.parent.name} as uid {uid} ({state})")
     cg = hosts._cgroup(host)
     left += [f"cgroup {d}" for d in cg.dirs() if d.exists()]

@@ -1,0 +1,40 @@
+"""The server dies hard with a room full of attendees; the next start cleans up and goes on."""
+
+import pytest
+
+from labsteps.labhost import LabHosts
+from tests.apiclient import Api
+from tests.conftest import traces
+from tests.wsclient import Term
+
+pytestmark = pytest.mark.root
+
+
+def test_kill_9_with_ten_attendees_then_start(server, config):
+    apis = [Api.joined(server, f"Teilnehmerin {i}") for i in range(10)]
+    for api in apis:
+        assert api.post("/api/steps/chroot/run")[0] == 200
+        assert api.post("/api/steps/chroot/check")[1]["passed"]
+    terms = [Term(server, api.cookie) for api in apis[:5]]  # half of them are typing
+    for t in terms:
+        t.until("root@lab-")
+    hosts = LabHosts(config)
+    before = hosts.list()
+    assert len(before) == 10
+
+    server.stop(kill=True)
+    assert all(h.alive() for h in before)  # orphaned, still running
+    server.start()
+
+    for h in before:
+        assert traces(hosts, h) == [], h.name  # swept at start
+    for api in apis:
+        status, me = api.get("/api/me")
+        assert status == 200 and me["sandbox"]["state"] == "none"
+        assert api.get("/api/steps")[1][3] == {"id": "chroot", "title": "Filesystem? chroot!",
+                                                "passed": True}
+    # and the lab goes on: a visit makes a fresh lab host
+    t = Term(server, apis[0].cookie)
+    t.until("root@lab-")
+    assert "lab-teilnehmerin-0" in t.run("hostname")
+    t.close()

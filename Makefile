@@ -3,6 +3,7 @@
 
 PYTHON   ?= python3
 VENV     ?= .venv
+EXTRAS   ?= [test]
 LIBDIR   ?= /usr/local/lib/nslab
 CC       ?= cc
 export NSLAB_LIB_DIR ?= $(LIBDIR)
@@ -12,7 +13,11 @@ OS_TOOLS := unshare:util-linux nsenter:util-linux setsid:util-linux chroot:coreu
 	ip:iproute2 pstree:psmisc ps:procps ping:iputils-ping tar:tar bash:bash \
 	busybox:busybox-static $(CC):gcc
 
-.PHONY: install os-packages run test lint clean
+# what the tests drive besides the lab: a browser, a container engine, a VM for cgroup v2
+TEST_TOOLS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap \
+	qemu-system-x86_64:qemu-system-x86
+
+.PHONY: install os-packages test-packages run test lint clean
 
 install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/vorlage.tar
 
@@ -29,7 +34,7 @@ os-packages:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.$(EXTRAS)'
 	touch $@
 
 $(LIBDIR)/nslab-init: labsteps/init/nslab-init.c
@@ -43,7 +48,15 @@ $(LIBDIR)/vorlage.tar: labsteps/image.py | $(VENV)/.installed
 run: install
 	$(VENV)/bin/nslab serve
 
-test: install
+test-packages:
+	@missing=""; \
+	for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing for the tests:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: install test-packages
 	$(VENV)/bin/ruff check web labsteps tests bench
 	$(VENV)/bin/pytest -q -rs $(PYTEST_ARGS)
 

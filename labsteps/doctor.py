@@ -66,8 +66,16 @@ def _cgroups() -> Finding:
         return Finding("cgroups", False, str(e),
                        "enable the pids and memory controllers (cgroup v2: boot with "
                        "systemd.unified_cgroup_hierarchy=1; v1: mount them)")
-    return Finding("cgroups", True, f"{layout.version}, controllers "
-                   f"{', '.join(layout.controllers())}")
+    detail = f"{layout.version}, controllers {', '.join(layout.controllers())}"
+    first = str(layout.hierarchies[0].path)
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == first and fields[3] != "/":
+            # In a container the cgroup tree is the container's own subtree: lab hosts of
+            # another lab on the same machine cannot see this one's uid ranges.
+            detail += (f"; the cgroup tree is a subtree ({fields[3]}): if other labs run on "
+                       "this machine, give each its own NSLAB_UID_BASE")
+    return Finding("cgroups", True, detail)
 
 
 def _tools() -> list[Finding]:

@@ -49,6 +49,14 @@ def serve(config: Config) -> int:
           f"   trainer console: /trainer"
           f"   workshop code: {code or '(none: anyone who reaches the lab can join)'}\n",
           flush=True)
+    def sweep(_server, _worker) -> None:
+        # A lab that stops leaves nothing on the machine; the group stays in the state folder.
+        lab = app.extensions["nslab"]
+        if lab.terminals is not None:
+            lab.terminals.shutdown()
+        if lab.hosts is not None:
+            lab.hosts.sweep()
+
     _Gunicorn(app, {
         "bind": f"{config.host}:{config.port}",
         "workers": 1,  # lab hosts, terminals and progress live in this one process
@@ -56,7 +64,8 @@ def serve(config: Config) -> int:
         "threads": threads_for(config),
         "timeout": 120,
         "graceful_timeout": 10,
-        "accesslog": None,
+        "accesslog": None,  # URLs and cookies stay out of logs
+        "worker_exit": sweep,
         "loglevel": "info",
     }).run()
     return 0

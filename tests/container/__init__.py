@@ -1,0 +1,1 @@
+"""nslab's container image (Dockerfile.host), built and run with podman: see podman.py."""

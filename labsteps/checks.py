@@ -8,6 +8,7 @@ the reason, never as an error of the page.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 
 from labsteps.inspect import LabView, Proc
@@ -18,7 +19,7 @@ def lab_host_running(view: LabView) -> bool:
 
 
 def file_exists(view: LabView, path: str) -> bool:
-    return view.path(path).exists()
+    return view.test(f"test -e {shlex.quote(path)}")
 
 
 def container_running(view: LabView, proc_mounted: bool = False,
@@ -93,13 +94,14 @@ def overlay_mounts(view: LabView, lower: str, count: int = 2) -> bool:
 def layers_differ(view: LabView, upper_a: str, upper_b: str, lower: str) -> bool:
     """Each container wrote into its own layer: a file in one upper dir is missing in the
     other and in the shared lower dir."""
-    files = []
-    for upper in (upper_a, upper_b):
-        base = view.path(upper)
-        files.append({str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()}
-                     if base.is_dir() else set())
-    only_a = files[0] - files[1]
-    return bool(only_a) and not any(view.path(lower).joinpath(f).exists() for f in only_a)
+    # Looked at from inside the lab host: paths there are the attendee's, and a symlink
+    # they planted must resolve in their file system, never in the real host's.
+    a, b, low = (shlex.quote(p) for p in (upper_a, upper_b, lower))
+    return view.test(f"""cd {a} || exit 1
+find . -xdev -type f 2>/dev/null | head -n 10000 | while read -r f; do
+  [ -e {b}/"$f" ] || [ -e {low}/"$f" ] || exit 7
+done
+[ $? = 7 ]""")
 
 
 def link(view: LabView, name: str, address: str, where: str = "lab") -> bool:
@@ -113,9 +115,9 @@ def link(view: LabView, name: str, address: str, where: str = "lab") -> bool:
 
 
 def named_netns(view: LabView, name: str) -> bool:
-    # lexists: the talk's netns is a symlink to /proc/<pid>/ns/net, which only resolves
-    # inside the lab host.
-    return os.path.lexists(view.path(f"/run/netns/{name}"))
+    # -L as well: the talk's netns is a symlink to /proc/<pid>/ns/net.
+    path = shlex.quote(f"/run/netns/{name}")
+    return view.test(f"test -e {path} || test -L {path}")
 
 
 def container_without_network(view: LabView) -> bool:
@@ -129,7 +131,11 @@ def container_without_network(view: LabView) -> bool:
 
 
 def container_file(view: LabView, path: str) -> bool:
-    return any((c.root / path.lstrip("/")).exists() for c in view.containers())
+    """path exists in a container's file system (seen through /proc/PID/root inside the
+    lab host, so it resolves in the container, never on the real host)."""
+    tests = " || ".join(f"test -e /proc/{c.labpid}/root/{shlex.quote(path.lstrip('/'))}"
+                        for c in view.containers())
+    return bool(tests) and view.test(tests)
 
 
 CHECKS: dict[str, Callable[..., bool]] = {f.__name__: f for f in (

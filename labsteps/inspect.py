@@ -107,9 +107,13 @@ class LabView:
         found = self.containers()
         return found[-1] if found else None
 
-    def path(self, inside: str) -> Path:
-        """A path of the lab host's file system, reachable from the real host."""
-        return Path(f"/proc/{self.host.pid}/root") / inside.lstrip("/")
+    def test(self, script: str) -> bool:
+        """Whether a shell test about the lab host's files holds, run inside the lab host.
+
+        Its files are the attendee's, symlinks included: followed from the real host they
+        could point anywhere there, so file questions are asked inside, as its root."""
+        code, _ = self.hosts.run(self.host.name, script, timeout=10)
+        return code == 0
 
     def mounts(self, p: Proc | None = None) -> list[Mount]:
         return mounts((p or self.init).pid)

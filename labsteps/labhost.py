@@ -115,11 +115,18 @@ class LabHosts:
         self.limits = cgroup.Limits(pids=config.pids_max,
                                     memory_bytes=parse_size(config.memory_max))
         self._lock = threading.Lock()
+        self._busy: dict[str, threading.Lock] = {}  # one create/destroy per name at a time
         # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
         # process adopts them and reaps them on destroy, whatever the host's init does.
         kernel.set_child_subreaper()
 
     # -- the three verbs ---------------------------------------------------------
+
+    def _one_at_a_time(self, name: str) -> threading.Lock:
+        """Two creates of one name at once would both claim a slot, and one record would
+        hide the other lab host; so create and destroy take turns per name."""
+        with self._lock:
+            return self._busy.setdefault(name, threading.Lock())
 
     def create(self, name: str, hostname: str | None = None) -> LabHost:
         """Make a fresh lab host called name; an old one of that name is destroyed first."""
@@ -128,7 +135,11 @@ class LabHosts:
         for path in (self.config.image_path, self.config.init_path):
             if not path.exists():
                 raise LabHostError(f"{path} is missing: run `make install` (or nslab doctor)")
-        self.destroy(name)
+        with self._one_at_a_time(name):
+            self._destroy(name)
+            return self._create(name, hostname)
+
+    def _create(self, name: str, hostname: str | None) -> LabHost:
         cg = self._claim()
         try:
             cg.create(self.limits)
@@ -180,6 +191,10 @@ class LabHosts:
 
     def destroy(self, name: str) -> None:
         """End every process, remove every cgroup and record; returns when all is gone."""
+        with self._one_at_a_time(name):
+            self._destroy(name)
+
+    def _destroy(self, name: str) -> None:
         record = self.records / f"{name}.json"
         try:
             host = LabHost(**json.loads(record.read_text()))

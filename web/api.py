@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request
 
+from labsteps.cgroup import CgroupError
 from labsteps.config import parse_size
 from labsteps.labhost import LabHostError
 from web.attendees import JoinRefused
@@ -47,8 +48,10 @@ def join():
         raise ApiError(e.status, e.code, str(e)) from None
     try:
         lab.hosts.create(attendee.lab, hostname=lab.hostname(attendee))
-    except LabHostError as e:
+    except Exception as e:  # whatever went wrong, the name is free again
         lab.attendees.remove(attendee.id)
+        if not isinstance(e, LabHostError | CgroupError | OSError):
+            raise
         full = "full" in str(e)
         raise ApiError(503, "lab_full" if full else "unavailable",
                        "The lab is full right now, sorry. Please tell the trainer." if full

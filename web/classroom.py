@@ -10,7 +10,6 @@ import csv
 import io
 import time
 
-from labsteps.labhost import LabHostError
 from web.attendees import Attendee, Attendees, new_code
 
 
@@ -90,20 +89,17 @@ class Classroom:
         self.hosts.destroy(attendee.lab)
 
     def new_group(self, code_enabled: bool) -> str:
-        """End every lab host, forget every attendee, and set a new workshop code."""
-        failures = []
-        for a in self.attendees.all():
-            try:
-                self.reset(a)
-            except LabHostError as e:
-                failures.append(str(e))
-        try:
-            self.hosts.sweep()  # lab hosts that belong to no attendee any more
-        except LabHostError as e:
-            failures.append(str(e))
-        if failures:
-            raise LabHostError("; ".join(failures))
-        self.attendees.clear()
+        """Forget every attendee, set a new workshop code, and end every lab host.
+
+        In that order: once the sessions are void, no page of the old group can make a
+        lab host again while the old ones are being destroyed."""
+        everyone = self.attendees.all()
         code = new_code() if code_enabled else ""
         self.attendees.set_code(code)
+        self.attendees.clear()
+        if self.terminals is not None:
+            for a in everyone:
+                self.terminals.close_all(a.lab)
+        self.hosts.sweep()
+        self.hosts.sweep()  # and what a request already under way made meanwhile
         return code

@@ -40,6 +40,19 @@ def same_origin() -> bool:
     return origin is not None and urlsplit(origin).netloc == request.host
 
 
+MAX_TABS = 4  # an attendee's open connections to one terminal; each holds a server thread
+
+
+def _not_too_many_tabs(attendee: Attendee) -> None:
+    terminals = current_app.extensions["nslab"].terminals
+    n = (request.view_args or {}).get("n")
+    term = terminals.existing(attendee.lab, n) if terminals and n in (1, 2) else None
+    if term is not None and term.alive and sum(
+            getattr(s, "role", "attendee") == "attendee" for s in list(term._subs)) >= MAX_TABS:
+        raise ApiError(409, "too_many_tabs", f"This terminal is open in {MAX_TABS} tabs "
+                       "already; close one of them first.")
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def _guard():
@@ -47,8 +60,11 @@ def register(app: Flask) -> None:
             if not same_origin():
                 raise ApiError(403, "bad_origin", "This terminal only opens from the lab's "
                                "own pages.")
-            if request.path.startswith("/ws/terminal/") and current_attendee() is None:
-                raise ApiError(403, "no_session", "Join the lab first.")
+            if request.path.startswith("/ws/terminal/"):
+                attendee = current_attendee()
+                if attendee is None:
+                    raise ApiError(403, "no_session", "Join the lab first.")
+                _not_too_many_tabs(attendee)
             # Compression is not negotiated: terminal output is relayed as it comes, and
             # deflating it costs more server CPU than the bytes it saves on a LAN.
             request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)

@@ -13,9 +13,11 @@ from flask import (
     url_for,
 )
 
+from labsteps.cgroup import CgroupError
 from labsteps.labhost import LabHostError
 from labsteps.runner import StepError
 from labsteps.talk import Block, Step
+from labsteps.terminal import TerminalGone
 from web.api import json_body
 from web.errors import ApiError
 from web.markup import render
@@ -80,8 +82,11 @@ def _runner_call(fn, *args):
         return fn(*args)
     except StepError as e:
         raise ApiError(e.status, e.code, e.message) from None
-    except LabHostError as e:
+    except (LabHostError, CgroupError) as e:
         raise ApiError(503, "lab_host", f"Your lab host is not available: {e}") from None
+    except (TerminalGone, OSError) as e:
+        raise ApiError(409, "terminal_gone", "The terminal went away (its lab host was "
+                       f"reset?); reload the page and try again. ({e})") from None
 
 
 @bp.post("/api/steps/<step_id>/run")
@@ -92,7 +97,7 @@ def run_step(step_id: str):
     index = body.get("block")
     if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
         raise ApiError(400, "bad_block", "\"block\" is the number of a code block, from 0.")
-    _lab().labhost(attendee)
+    _runner_call(_lab().labhost, attendee)
     _lab().attendees.set_step(attendee.id, step.id)
     results = _runner_call(_lab().runner.run, attendee.lab, step.id, index)
     return jsonify(results=results)
@@ -102,7 +107,7 @@ def run_step(step_id: str):
 def check_step(step_id: str):
     attendee = require_attendee()
     step = _step(step_id)
-    _lab().labhost(attendee)
+    _runner_call(_lab().labhost, attendee)
     _lab().attendees.set_step(attendee.id, step.id)
     return jsonify(_checked(attendee, step, _runner_call(_lab().runner.check, attendee.lab,
                                                           step.id)))
@@ -162,7 +167,10 @@ def step_page(step_id: str):
 def _restarted(attendee) -> bool:
     """Whether to say, once, that a restart of the lab replaced this lab host."""
     lab = _lab()
-    lab.labhost(attendee)  # made again now if a restart swept it
+    try:
+        lab.labhost(attendee)  # made again now if a restart swept it
+    except (LabHostError, CgroupError, OSError):
+        pass  # the terminals say so, and Run answers 503 with the reason
     if attendee.id in lab.restarted:
         lab.restarted.discard(attendee.id)
         return True

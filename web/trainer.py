@@ -125,7 +125,7 @@ def reset():
         lab.classroom.reset(attendee)
         return jsonify(status="fresh", attendee=attendee.public())
     except LabHostError as e:
-        raise ApiError(500, "reset_incomplete", f"The reset left something behind: {e}") \
+        raise ApiError(503, "reset_incomplete", f"The reset left something behind: {e}") \
             from None
 
 
@@ -178,7 +178,7 @@ def events():
 
 
 def _attendee(value: object):
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**62:
         raise ApiError(400, "bad_request", "\"attendee\" is an attendee's id (a number).")
     attendee = _lab().attendees.get(value)
     if attendee is None:

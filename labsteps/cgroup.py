@@ -299,12 +299,15 @@ def _rmdir(path: Path, deadline: float) -> None:
 
 def _freeze(top: Path, frozen: bool) -> None:
     state = top / "freezer.state"
-    _write(state, "FROZEN" if frozen else "THAWED")
-    if frozen:
-        for _ in range(200):
-            if state.read_text().strip() == "FROZEN":
-                return
-            time.sleep(0.001)
+    try:
+        _write(state, "FROZEN" if frozen else "THAWED")
+        if frozen:
+            for _ in range(200):
+                if state.read_text().strip() == "FROZEN":
+                    return
+                time.sleep(0.001)
+    except FileNotFoundError:  # removed meanwhile: nothing left to freeze
+        pass
 
 
 def _enable(path: Path, controllers: tuple[str, ...]) -> None:

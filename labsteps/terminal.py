@@ -91,6 +91,8 @@ class Terminal:
         self._changed = threading.Condition(self._lock)
         self._paused = False
         self._closed = False
+        self._fds = threading.Lock()  # held around every use of the fds that close() closes
+        self._fds_closed = False
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
             # adopted by the lab host's init and takes this pty as its controlling tty.
@@ -110,18 +112,25 @@ class Terminal:
         """Type data into the shell (keystrokes, paste); blocks while the pty is full."""
         view = memoryview(data)
         while view:
-            try:
-                n = os.write(self.master, view)
-                view = view[n:]
-            except BlockingIOError:
-                select.select([], [self.master], [], 1.0)
-            except OSError as e:
-                raise TerminalGone(str(e)) from None
+            with self._fds:  # a closed terminal's fd number may already be someone else's
+                if self._closed:
+                    raise TerminalGone("the terminal was closed")
+                try:
+                    view = view[os.write(self.master, view):]
+                    continue
+                except BlockingIOError:
+                    pass
+                except OSError as e:
+                    raise TerminalGone(str(e)) from None
+            time.sleep(0.005)  # the shell has not read its input yet: wait outside the lock
 
     def resize(self, rows: int, cols: int) -> None:
-        if (rows, cols) != (self.rows, self.cols):
-            self._set_size(rows, cols)
-            self.rows, self.cols = rows, cols
+        with self._fds:
+            if self._closed:
+                raise TerminalGone("the terminal was closed")
+            if (rows, cols) != (self.rows, self.cols):
+                self._set_size(rows, cols)
+                self.rows, self.cols = rows, cols
 
     def close(self, grace: float = 2.0) -> None:
         """Hang up, then SIGKILL whatever of this terminal is still running after grace."""
@@ -130,25 +139,32 @@ class Terminal:
                 return
             self._closed = True
             subs = list(self._subs)
+            self.state = "exited"  # a Run waiting for a prompt stops waiting
+            self._changed.notify_all()
         victims = self._own_processes()
         for sub in subs:
             sub.event({"type": "closed"})
         self._wake()
         self._reader.join(2)
-        try:
-            os.close(self.master)  # the hang-up: SIGHUP to the shell's session
-        except OSError:
-            pass
-        os.close(self._wake_w)
-        os.close(self._wake_r)
+        with self._fds:  # no write, resize or wake-up is half done with these numbers
+            try:
+                os.close(self.master)  # the hang-up: SIGHUP to the shell's session
+            except OSError:
+                pass
+            os.close(self._wake_w)
+            os.close(self._wake_r)
+            self._fds_closed = True
         if victims:
             threading.Thread(target=_kill_later, args=(victims, grace), daemon=True).start()
 
     # -- viewers -----------------------------------------------------------------
 
     def attach(self, sub: Subscriber) -> bytes:
-        """Register sub and return the replay it must show before any live output."""
+        """Register sub and return the replay it must show before any live output.
+        TerminalGone if the terminal was closed meanwhile (a reset raced the connect)."""
         with self._lock:
+            if self._closed:
+                raise TerminalGone("the terminal was closed")
             self._subs.append(sub)
             return self.screen.replay()
 
@@ -262,7 +278,10 @@ class Terminal:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _deliver(self, data: bytes) -> None:
-        events = self._marks.feed(data) if b"\x1b]" in data or self._marks.pending else []
+        # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
+        # the two-byte one costs some 80 us per 64 KiB, and a flood has no ESC at all.
+        osc = b"\x1b" in data and b"\x1b]" in data
+        events = self._marks.feed(data) if osc or self._marks.pending else []
         with self._lock:
             base = self.screen.end
             self.screen.feed(data)
@@ -315,10 +334,13 @@ class Terminal:
             self._paused = True
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:  # full (a wake-up is pending anyway) or closed
-            pass
+        with self._fds:
+            if self._fds_closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # full: a wake-up is pending anyway
+                pass
 
     def _set_size(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -52,6 +52,9 @@ class Bridge:
         self._closing: tuple[int, str] | None = None
         self._dead = False
         self._held: list[tuple[bytes, bytes]] | None = None  # live output during the replay
+        self._pipe_closed = False
+        self.resizes = True  # False for a trainer who took over: the attendee's size stays
+        self.on_attach = None  # called once the bridge sees the terminal (watch notices)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._owner = threading.current_thread()
         sock.setblocking(False)
@@ -83,17 +86,23 @@ class Bridge:
 
     def run(self) -> None:
         self._held = []  # live output the reader hands over before the replay is queued
-        replay = self.terminal.attach(self)
         try:
-            held, self._held = self._held, None
+            replay = self.terminal.attach(self)
+        except TerminalGone:  # a reset closed it while this connection opened
+            self.close(1012, "the lab host was restarted")
+            self._finish()
+            return
+        try:
             self.event({"type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
                         "replay": len(replay), "read_only": self.read_only})
             for i in range(0, len(replay), CHUNK):
                 self.output(replay[i:i + CHUNK])
-            with self._lock:
-                held, self._held = held + (self._held or []), None
-            for head, body in held:
-                self._send(head, body)
+            with self._lock:  # what came live meanwhile goes out next, before anything newer
+                held, self._held = self._held, None
+                for head, body in held:
+                    self._send_locked(head, body)
+            if self.on_attach:
+                self.on_attach()
             self._loop()
         finally:
             self.terminal.detach(self)
@@ -167,8 +176,11 @@ class Bridge:
                 self.terminal.acked()
         elif kind == "resize" and _count(message.get("cols"), 2, 1000) and \
                 _count(message.get("rows"), 1, 500):
-            if not self.read_only:
-                self.terminal.resize(message["rows"], message["cols"])
+            if not self.read_only and self.resizes:
+                try:
+                    self.terminal.resize(message["rows"], message["cols"])
+                except TerminalGone:
+                    self.close(1012, "the lab host was restarted")
         else:
             self.event({"type": "error", "message": "ignored a control message: expected "
                         "{\"type\": \"resize\", \"cols\": C, \"rows\": R} or "
@@ -178,28 +190,32 @@ class Bridge:
 
     def _send(self, head: bytes, body: bytes) -> None:
         with self._lock:
-            if self._dead:
-                return
             if self._held is not None and threading.current_thread() is not self._owner:
                 self._held.append((head, body))
                 return
-            if self._pending:
-                self._pending += head
-                self._pending += body
-            else:
-                try:
-                    n = self.sock.sendmsg([head, body])
-                except BlockingIOError:
-                    n = 0
-                except OSError:
-                    self._dead = True
-                    return
-                if n < len(head) + len(body):
-                    self._pending += (head + body)[n:]
-            if len(self._pending) > MAX_PENDING:
-                self._dead = True
+            self._send_locked(head, body)
         if self._pending or self._dead:
             self._wake()
+
+    def _send_locked(self, head: bytes, body: bytes) -> None:
+        """Send, or queue what the socket does not take now (the caller holds the lock)."""
+        if self._dead:
+            return
+        if self._pending:
+            self._pending += head
+            self._pending += body
+        else:
+            try:
+                n = self.sock.sendmsg([head, body])
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self._dead = True
+                return
+            if n < len(head) + len(body):
+                self._pending += (head + body)[n:]
+        if len(self._pending) > MAX_PENDING:
+            self._dead = True
 
     def _flush(self) -> None:
         with self._lock:
@@ -224,15 +240,20 @@ class Bridge:
             while self._pending and not self._dead and time.monotonic() < deadline:
                 select.select([], [self.sock], [], 0.1)
                 self._flush()
-        self._dead = True
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._lock:  # the reader thread may still try to wake this bridge
+            self._dead = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._pipe_closed = True
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        with self._lock:
+            if self._pipe_closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # full: a wake-up is pending anyway
+                pass
 
 
 def _drain(fd: int) -> None:
@@ -271,6 +292,9 @@ def terminal_ws(ws, n: int):
         payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
         ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
     else:
-        Bridge(ws.sock, terminal, max_input=lab.config.max_input,
-               ping_every=lab.config.ws_ping).run()
+        try:
+            Bridge(ws.sock, terminal, max_input=lab.config.max_input,
+                   ping_every=lab.config.ws_ping).run()
+        except Exception:  # the websocket is open: no HTTP error page can follow now
+            current_app.logger.exception("terminal %s/%s of %s", attendee.lab, n, attendee.name)
     ws.connected = False  # the bridge closed the websocket; flask-sock must not again

@@ -206,9 +206,11 @@ def watch(ws, attendee: int, n: int):
     who = lab.attendees.get(attendee)
     takeover = request.args.get("takeover") == "1"
     try:
+        if who is None:  # gone since the check before the upgrade (a new group)
+            raise LookupError("that attendee has left")
         terminal = lab.terminal(who, n)
     except Exception as e:  # reported to the console, logged for the trainer
-        current_app.logger.exception("watching %s/%s", who.name, n)
+        current_app.logger.warning("watching %s/%s: %s", attendee, n, e)
         payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
         ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
         ws.connected = False
@@ -217,16 +219,11 @@ def watch(ws, attendee: int, n: int):
                     read_only=not takeover, ping_every=lab.config.ws_ping)
     bridge.role = "takeover" if takeover else "watch"
     bridge.resizes = False  # the attendee's window decides the size
-    _announce_soon(lab, who)
+    bridge.on_attach = lambda: lab.classroom.watch_changed(who)
     try:
         bridge.run()
+    except Exception:  # the websocket is open: no HTTP error page can follow now
+        current_app.logger.exception("watching %s/%s", who.name, n)
     finally:
         ws.connected = False
         lab.classroom.watch_changed(who)
-
-
-def _announce_soon(lab, who) -> None:
-    """Tell the attendee's page once the bridge has attached (run() attaches first)."""
-    import threading
-
-    threading.Timer(0.2, lab.classroom.watch_changed, args=(who,)).start()

@@ -51,6 +51,12 @@ class Reader:
         self._frag = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        n = len(data) - 6  # the payload's length if data is one short masked frame
+        if 0 <= n < min(126, self.max_message + 1) and data[1] == 0x80 | n and \
+                data[0] in (0x81, 0x82) and not self._buf and self._frag_op is None:
+            # Exactly one whole short text or binary frame, as a keystroke or an ack comes:
+            # skip the general parser (the echo's round trip waits for it).
+            return [(data[0] & 0x0F, _unmask(data[6:], data[2:6]))]
         self._buf += data
         out = []
         while True:

@@ -55,6 +55,8 @@ class LabHost:
     pid: int  # host pid of the lab host's pid 1 (nslab-init)
     started: int  # that process's start time, so a reused pid is never mistaken for it
     created: float
+    userns: str = ""  # its user namespace, e.g. "user:[4026532177]"
+    cgroup_inodes: tuple = ()  # inode of nslab/s<slot> per hierarchy: the slot may be reused
 
     def alive(self) -> bool:
         stat = _stat(self.pid)
@@ -66,6 +68,13 @@ def _stat(pid: int) -> list[str] | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
+        return None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
         return None
 
 
@@ -151,7 +160,8 @@ class LabHosts:
             raise
         host = LabHost(name=name, hostname=hostname or hostname_for(name), slot=cg.slot,
                        uid=cg.root_uid, pid=pid, started=_start_time(pid) or 0,
-                       created=time.time())
+                       created=time.time(), userns=os.readlink(f"/proc/{pid}/ns/user"),
+                       cgroup_inodes=tuple(os.stat(d).st_ino for d in cg.dirs()))
         self._save(host)
         return host
 
@@ -213,9 +223,15 @@ class LabHosts:
 
     def leftovers(self, host: LabHost) -> list[str]:
         """What is left of a destroyed lab host on the machine; empty when it is gone.
+
         Its mounts, interfaces and files lived in its namespaces, which end with its last
-        process, so processes and cgroups are what can remain."""
-        left = [f"cgroup {d}" for d in self._cgroup(host).dirs() if d.exists()]
+        process, so processes and cgroups are what can remain. The slot, and with it the
+        uid range, may already belong to a new lab host (of this nslab or another): the
+        cgroups' inodes and the user namespace tell ours from theirs."""
+        mine = [d for d, ino in zip(self._cgroup(host).dirs(), host.cgroup_inodes or
+                                    [None] * len(self.layout.hierarchies))
+                if _inode(d) is not None and ino in (None, _inode(d))]
+        left = [f"cgroup {d}" for d in mine]
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 lines = status.read_text().splitlines()
@@ -223,9 +239,19 @@ class LabHosts:
                 exited = any(x.startswith("State:\tZ") for x in lines)
             except (OSError, StopIteration):
                 continue
-            if host.uid <= uid < host.uid + IDS and not exited:  # see _reap for zombies
-                left.append(f"process {status.parent.name}")
-        if (self.records / f"{host.name}.json").exists():
+            if not host.uid <= uid < host.uid + IDS or exited:  # see _reap for zombies
+                continue
+            pid = status.parent.name
+            try:
+                same_ns = os.readlink(f"/proc/{pid}/ns/user") == host.userns
+                where = Path(f"/proc/{pid}/cgroup").read_text()
+            except OSError:
+                continue
+            if same_ns or (mine and f"/{cgroup.PARENT}/s{host.slot}/" in where) or \
+                    not host.userns:
+                left.append(f"process {pid}")
+        record = self.get(host.name)
+        if record is not None and record.userns == host.userns:  # not a new one's
             left.append("its record")
         return left
 

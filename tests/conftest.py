@@ -153,23 +153,13 @@ def server(config: Config, server_env: dict):
 
 
 def traces(hosts: LabHosts, host) -> list[str]:
-    """What is left on the real host of a lab host: must be nothing after destroy."""
-    left = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            lines = status.read_text().splitlines()
-            uid = int(next(x for x in lines if x.startswith("Uid:")).split()[1])
-            state = next(x for x in lines if x.startswith("State:")).split()[1]
-        except (OSError, StopIteration):
-            continue
-        # An exited process (after a crash of the server, a lab host's pid 1 is the host
-        # init's to reap, in its own time) holds nothing but its pid; all else counts.
-        if host.uid <= uid < host.uid + 65536 and state != "Z":
-            left.append(f"process {status.parent.name} as uid {uid} ({state})")
-    cg = hosts._cgroup(host)
-    left += [f"cgroup {d}" for d in cg.dirs() if d.exists()]
-    if (hosts.records / f"{host.name}.json").exists():
-        left.append("record file")
+    """What is left on the real host of a lab host: must be nothing after destroy.
+
+    Processes and cgroups as LabHosts.leftovers finds them (an exited process, whose pid
+    the host's init reaps in its own time after a crash of the server, holds nothing; a
+    slot that a new lab host took meanwhile is not a leftover); plus mounts in the host's
+    table and interfaces on the host, which must never appear at all."""
+    left = hosts.leftovers(host)
     mounts = Path("/proc/self/mountinfo").read_text()
     left += [f"mount {line}" for line in mounts.splitlines() if "nslab" in line or "/lab/" in line]
     left += [f"interface {n}" for n in ("hostende", "containerende")

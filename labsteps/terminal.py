@@ -30,8 +30,10 @@ HIGH = 512 * 1024
 LOW = 128 * 1024
 CHUNK = 64 * 1024  # also the largest websocket frame the bridge sends
 DETACHED_RATE = 4 * 1024 * 1024  # bytes/s read while nobody watches, so a flood idles
-STREAMING = 4000  # a read this big found the pty's buffer full: output is streaming
-STREAM_PAUSE = 0.0005
+STREAMING = 4000  # a read this big found the pty's buffer full: there is more
+SMALL = 4096  # a frame below this costs about what a full one does (see _read_chunk)
+STREAM_GAP = 0.002  # output that follows a chunk of 1 KiB or more this soon is streaming
+STREAM_PAUSE = 0.00025  # how long a small chunk of streaming output waits for more
 
 
 class Subscriber(Protocol):
@@ -93,6 +95,7 @@ class Terminal:
         self._closed = False
         self._fds = threading.Lock()  # held around every use of the fds that close() closes
         self._fds_closed = False
+        self._last_size, self._last_at = 0, 0.0  # the last chunk read, and when
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
             # adopted by the lab host's init and takes this pty as its controlling tty.
@@ -247,34 +250,37 @@ class Terminal:
                         time.sleep(len(data) / DETACHED_RATE)
 
     def _read_chunk(self) -> bytes | None:
-        """Up to CHUNK bytes; the pty hands out about 4 KiB per read. None: shell gone.
+        """Up to CHUNK bytes; the pty hands out at most 4 KiB per read. None: shell gone.
 
-        While output streams (the last read filled the pty's buffer), wait a moment for
-        more instead of sending 4 KiB frames: a frame costs a send and a wake-up of the
-        browser, whatever its size. A keystroke's echo never fills the buffer, so it
-        goes out at once."""
-        parts, size, waited = [], 0, 0
+        A frame costs a send, a wake-up of the browser and often an ack, whatever its size,
+        and a flood of short lines (yes) leaves the pty a few hundred bytes at a time. So
+        while output streams (the last chunk had 1 KiB or more and went out moments ago), a
+        chunk still smaller than SMALL waits STREAM_PAUSE once for more. A keystroke's echo
+        follows no such chunk and goes out at once."""
+        streaming = self._last_size >= 1024 and time.monotonic() - self._last_at < STREAM_GAP
+        parts, size, waited = [], 0, False
         while size < CHUNK:
             try:
                 data = os.read(self.master, CHUNK - size)
             except BlockingIOError:
-                if parts and len(parts[-1]) >= STREAMING and not waited:
-                    # One pause per chunk: the writer refills the pty's buffers (about
-                    # 64 KiB) meanwhile, and both sides switch far less often.
-                    waited = 1
-                    time.sleep(STREAM_PAUSE)
-                    continue
-                break
+                data = None
             except OSError as e:
                 if e.errno == errno.EIO:  # every process of the pty has closed it
                     return b"".join(parts) or None
                 raise
-            if not data:
-                return b"".join(parts) or None
-            parts.append(data)
-            size += len(data)
-            if len(data) < STREAMING:  # the pty had no more: no need to ask again
-                break
+            else:
+                if not data:
+                    return b"".join(parts) or None
+                parts.append(data)
+                size += len(data)
+                if len(data) >= STREAMING:  # the pty's buffer was full: ask again
+                    continue
+            if streaming and size < SMALL and not waited:  # the pty has no more just now
+                waited = True
+                time.sleep(STREAM_PAUSE)
+                continue
+            break
+        self._last_size, self._last_at = size, time.monotonic()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _deliver(self, data: bytes) -> None:

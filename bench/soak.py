@@ -143,6 +143,10 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+        from labsteps.config import Config
+        from labsteps.labhost import LabHosts
+
+        LabHosts(Config.from_env(state_dir=state / "state")).sweep()  # if it died hard
         shutil.rmtree(state, ignore_errors=True)
 
 

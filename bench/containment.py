@@ -10,24 +10,18 @@ the typing attendee's echo p50/p99/max per phase.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.labserver import lab_server  # noqa: E402
 from labsteps.config import Config  # noqa: E402
 from labsteps.labhost import LabHosts  # noqa: E402
 from tests.apiclient import Api  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 from tests.wsclient import Term  # noqa: E402
 
 PHASES = {
@@ -59,20 +53,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--keys", type=int, default=200)
     args = p.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="nslab-contain-"))
-    port = free_port()
-    env = {**os.environ, "NSLAB_STATE_DIR": str(state), "NSLAB_PORT": str(port),
-           "NSLAB_TRAINER_TOKEN": "x", "NSLAB_WORKSHOP_CODE": ""}
-    server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with lab_server("x") as (base, state, _server):
         Api.joined(base, "Mallory")
         anna = Api.joined(base, "Anna")
         term = Term(base, anna.cookie)
@@ -89,11 +70,6 @@ def main() -> None:
             print(f"{phase:<14} {statistics.median(lat) * 1000:8.2f} {p99 * 1000:8.2f} "
                   f"{lat[-1] * 1000:8.2f}", flush=True)
         term.close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-        LabHosts(Config.from_env(state_dir=state)).sweep()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,16 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.labserver import lab_server  # noqa: E402
 from tests.apiclient import Api  # noqa: E402
 from tests.wsclient import Term  # noqa: E402
 
 TOKEN = "soak-trainer-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def worker(master: int) -> int:
@@ -102,24 +92,11 @@ def main() -> None:
     p.add_argument("--cycles", type=int, default=100)
     p.add_argument("--attendees", type=int, default=1)
     args = p.parse_args()
-    state = Path(tempfile.mkdtemp(prefix="nslab-soak-"))
-    port = free_port()
-    env = {**os.environ, "NSLAB_STATE_DIR": str(state / "state"), "NSLAB_PORT": str(port),
-           "NSLAB_TRAINER_TOKEN": TOKEN, "NSLAB_WORKSHOP_CODE": ""}
-    server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with lab_server(TOKEN) as (base, state, server):
         samples, leaks, started = [], 0, time.monotonic()
         for n in range(1, args.cycles + 1):
-            used = cycle(base, n, args.attendees, state / "state")
-            left = leftovers(state / "state", used)
+            used = cycle(base, n, args.attendees, state)
+            left = leftovers(state, used)
             leaks += len(left)
             if left:
                 print(f"cycle {n}: LEFT {left[:5]}", flush=True)
@@ -140,14 +117,6 @@ def main() -> None:
               f"({grow:+.1f} MiB from the second tenth to the last), fds {fds:+d}, threads "
               f"{early[0]['threads']} -> {late[-1]['threads']}")
         print("verdict:", "OK" if leaks == 0 and grow < 10 and fds <= 2 else "LEAKING")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
-        from labsteps.config import Config
-        from labsteps.labhost import LabHosts
-
-        LabHosts(Config.from_env(state_dir=state / "state")).sweep()  # if it died hard
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -86,9 +86,9 @@ class Runner:
             raise StepError(409, "not_ready", "This command needs the PID of a running "
                             "container, and none runs yet: run the earlier blocks first.")
         term = self.terminals.get(lab, block.terminal)
-        if not term.wait_for(lambda: term.state != "starting", 10):
+        if not term.wait_for(lambda: term.state != "starting", 30):
             raise StepError(504, "timeout", f"Terminal {block.terminal} did not show a "
-                            "prompt within 10 s.")
+                            "prompt within 30 s.")
         if not block.wait:
             if term.state != "prompt":
                 raise _busy(block.terminal)

@@ -268,9 +268,12 @@ def test_reset_of_one_attendee_leaves_nothing_of_their_lab_host(server, config, 
 def test_new_group_after_ten_full_walkthroughs(coded, server, config, trainer):
     apis = [join(server, f"Teilnehmer {i}", code="KURS42")[2] for i in range(10)]
     results = []
+    gate = threading.Semaphore(4)  # a room does not press Catch up all in the same second
 
     def catch_up(api):
-        results.append(api.post("/api/steps/conclusion/solve")[1]["passed"])
+        with gate:
+            status, body = api.post("/api/steps/conclusion/solve")
+        results.append(body.get("passed") or body)
 
     threads = [threading.Thread(target=catch_up, args=(a,)) for a in apis]
     for t in threads:

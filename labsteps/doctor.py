@@ -135,6 +135,28 @@ def _modules() -> list[Finding]:
     return out
 
 
+def _unowned() -> Finding:
+    """Lab hosts whose server is gone: only the state folder that made them can sweep them."""
+    try:
+        layout = cgroup.detect()
+    except (cgroup.CgroupError, OSError):
+        return Finding("lab hosts left", True, "cannot tell without cgroups")
+    count = 0
+    for top in (layout.hierarchies[0].path / cgroup.PARENT).glob("s*"):
+        for procs in top.glob("lab/init/cgroup.procs"):
+            for pid in procs.read_text().split():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                if "Name:\tnslab-init" in status and "\nPPid:\t1\n" in status:
+                    count += 1
+    return Finding("lab hosts left", True, "none without their server" if not count else
+                   f"{count} lab host(s) run without a server (left by one that was killed, "
+                   "or made with `nslab sandbox create`); `nslab --state-dir DIR sandbox "
+                   "destroy --all` with the state folder that made them ends them")
+
+
 def _root() -> Finding:
     return Finding("root", os.geteuid() == 0, f"running as uid {os.geteuid()}",
                    "run nslab as root (it creates user namespaces and cgroups)")
@@ -143,7 +165,7 @@ def _root() -> Finding:
 def check(config: Config) -> list[Finding]:
     """Every finding, cheapest first; none of them changes the machine."""
     return [_root(), _kernel(), *_userns(), _cgroups(), *_modules(), *_tools(),
-            _subids(config), *_files(config)]
+            _subids(config), *_files(config), _unowned()]
 
 
 def problems(config: Config) -> list[Finding]:

@@ -49,6 +49,14 @@ def test_errors_are_one_clear_line(nslab):
 
 
 @pytest.mark.root
+def test_doctor_counts_lab_hosts_without_a_server(nslab):
+    assert "[ok  ] lab hosts left: none without their server" in \
+        nslab("doctor", "--no-probe").stdout
+    nslab("sandbox", "create", "verwaist")  # the CLI exits: the lab host has no server now
+    assert "1 lab host(s) run without a server" in nslab("doctor", "--no-probe").stdout
+
+
+@pytest.mark.root
 def test_doctor_passes_here_with_a_real_probe(nslab):
     out = nslab("doctor").stdout
     assert "[ok  ] probe:" in out and "this machine can run nslab" in out

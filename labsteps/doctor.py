@@ -147,9 +147,15 @@ def _unowned() -> Finding:
             for pid in procs.read_text().split():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
+                    ppid = status.split("\nPPid:\t", 1)[1].split()[0]
+                    parent = Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")
+                except (OSError, IndexError):
                     continue
-                if "Name:\tnslab-init" in status and "\nPPid:\t1\n" in status:
+                # A server adopts its lab hosts' pid 1 (it is a subreaper); when it is
+                # gone, whoever adopts them instead is not an `nslab serve`.
+                serving = b"serve" in parent and any(b"nslab" in a or b"web.cli" in a
+                                                     for a in parent)
+                if "Name:\tnslab-init" in status and not serving:
                     count += 1
     return Finding("lab hosts left", True, "none without their server" if not count else
                    f"{count} lab host(s) run without a server (left by one that was killed, "

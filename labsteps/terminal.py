@@ -209,9 +209,17 @@ class Terminal:
     def alive(self) -> bool:
         return self.state != "exited"
 
-    @property
-    def viewers(self) -> int:
-        return len(self._subs)
+    def roles(self) -> list[str]:
+        """Who watches: "attendee", "watch" or "takeover", one per attached viewer."""
+        with self._lock:
+            return [getattr(s, "role", "attendee") for s in self._subs]
+
+    def announce(self, message: dict, role: str = "attendee") -> None:
+        """An event to every viewer of one role (the attendee's pages, say)."""
+        with self._lock:
+            subs = [s for s in self._subs if getattr(s, "role", "attendee") == role]
+        for sub in subs:
+            sub.event(message)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until predicate() (checked under the terminal's lock) holds."""

@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from tests.test_talk_kernel import EXTRACT, TWO_OVERLAYS
 from tests.vm import cgroup2_vm
 
 pytestmark = [pytest.mark.root, pytest.mark.vm]
@@ -66,22 +67,13 @@ if host is not None:
     step("traces", 0, "\n".join(left))
 '''
 
-EXTRACT = "mkdir /tmp/container && tar xf /lab/images/vorlage.tar -C /tmp/container"
 STEPS = [
     ("whoami", "id -u; hostname; cat /proc/self/cgroup; "
                "cat /sys/fs/cgroup/cgroup.controllers; ls -ld /sys/fs/cgroup", 30),
     ("extract", EXTRACT, 60),
     ("ps", "unshare -p -f -m -u -n -i chroot /tmp/container "
            "sh -c 'mount -t proc proc /proc; ps ax'", 30),
-    ("overlay", """set -e
-mkdir /tmp/upper1 /tmp/work1 /tmp/runningcontainer1
-mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper1,workdir=/tmp/work1 /tmp/runningcontainer1
-mkdir /tmp/upper2 /tmp/work2 /tmp/runningcontainer2
-mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper2,workdir=/tmp/work2 /tmp/runningcontainer2
-echo eins > /tmp/runningcontainer1/srv/nur-in-1
-echo zwei > /tmp/runningcontainer2/srv/nur-in-2
-ls /tmp/runningcontainer1/srv; echo --; ls /tmp/runningcontainer2/srv; echo --
-ls /tmp/container/srv; echo --; ls /tmp/upper1/srv""", 30),
+    ("overlay", TWO_OVERLAYS, 30),
     # The talk's v2 commands, literally.
     ("pids", """mkdir /sys/fs/cgroup/lala
 echo 5 > /sys/fs/cgroup/lala/pids.max

@@ -7,6 +7,15 @@ from tests.conftest import sh
 pytestmark = pytest.mark.root
 
 EXTRACT = "mkdir /tmp/container && tar xf /lab/images/vorlage.tar -C /tmp/container"
+# The talk's two overlay mounts, a write in each, and who sees what (four parts split by --).
+TWO_OVERLAYS = "set -e\n" + """mkdir /tmp/upper1 /tmp/work1 /tmp/runningcontainer1
+mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper1,workdir=/tmp/work1 /tmp/runningcontainer1
+mkdir /tmp/upper2 /tmp/work2 /tmp/runningcontainer2
+mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper2,workdir=/tmp/work2 /tmp/runningcontainer2
+echo eins > /tmp/runningcontainer1/srv/nur-in-1
+echo zwei > /tmp/runningcontainer2/srv/nur-in-2
+ls /tmp/runningcontainer1/srv; echo --; ls /tmp/runningcontainer2/srv; echo --
+ls /tmp/container/srv; echo --; ls /tmp/upper1/srv"""
 
 
 def test_attendee_is_root_on_a_host_of_their_own(labhost):
@@ -52,15 +61,7 @@ def test_proc_mount_is_invisible_to_the_lab_host_while_the_container_runs(labhos
 
 def test_two_overlay_mounts_keep_their_own_writes(labhost):
     sh(labhost, EXTRACT)
-    code, out = sh(labhost, """set -e
-mkdir /tmp/upper1 /tmp/work1 /tmp/runningcontainer1
-mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper1,workdir=/tmp/work1 /tmp/runningcontainer1
-mkdir /tmp/upper2 /tmp/work2 /tmp/runningcontainer2
-mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper2,workdir=/tmp/work2 /tmp/runningcontainer2
-echo eins > /tmp/runningcontainer1/srv/nur-in-1
-echo zwei > /tmp/runningcontainer2/srv/nur-in-2
-ls /tmp/runningcontainer1/srv; echo --; ls /tmp/runningcontainer2/srv; echo --
-ls /tmp/container/srv; echo --; ls /tmp/upper1/srv""")
+    code, out = sh(labhost, TWO_OVERLAYS)
     assert code == 0, out
     one, two, lower, upper1 = (part.split() for part in out.split("--"))
     assert one == ["nur-in-1"] and two == ["nur-in-2"] and lower == []

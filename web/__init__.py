@@ -142,5 +142,8 @@ def _no_thread():
     return NoThread
 
 
-def lab(app: Flask) -> Lab:
-    return app.extensions["nslab"]
+def current_lab() -> Lab:
+    """The Lab of the app handling the current request."""
+    from flask import current_app
+
+    return current_app.extensions["nslab"]

@@ -24,7 +24,7 @@ class Classroom:
         term = self.terminals.existing(attendee.lab, n) if self.terminals else None
         if term is None or not term.alive:
             return []
-        return [getattr(s, "role", "attendee") for s in list(term._subs)]
+        return term.roles()
 
     def snapshot(self) -> list[dict]:
         """Every attendee, raised hands first (longest waiting first), then by joining."""
@@ -66,9 +66,8 @@ class Classroom:
             return
         for n in (1, 2):
             term = self.terminals.existing(attendee.lab, n)
-            for sub in list(term._subs) if term is not None else []:
-                if getattr(sub, "role", "attendee") == "attendee":
-                    sub.event(message)
+            if term is not None:
+                term.announce(message)
 
     def watch_changed(self, attendee: Attendee) -> None:
         roles = self._roles(attendee, 1) + self._roles(attendee, 2)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
-from web import lab as lab_of
+from web import current_lab
 from web.session import current_attendee
 
 bp = Blueprint("pages", __name__)
@@ -12,7 +12,7 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def index():
-    state = lab_of(current_app)
+    state = current_lab()
     return render_template("index.html", ready=state.ready(), problems=state.problems,
                            attendee=current_attendee(),
                            code_required=bool(state.attendees.code()))
@@ -20,7 +20,7 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    state = lab_of(current_app)
+    state = current_lab()
     if not state.ready():
         first = state.problems[0]
         reason = f"{first.name}: {first.detail}" + (f" (fix: {first.fix})" if first.fix else "")

@@ -47,8 +47,7 @@ def _not_too_many_tabs(attendee: Attendee) -> None:
     terminals = current_app.extensions["nslab"].terminals
     n = (request.view_args or {}).get("n")
     term = terminals.existing(attendee.lab, n) if terminals and n in (1, 2) else None
-    if term is not None and term.alive and sum(
-            getattr(s, "role", "attendee") == "attendee" for s in list(term._subs)) >= MAX_TABS:
+    if term is not None and term.alive and term.roles().count("attendee") >= MAX_TABS:
         raise ApiError(409, "too_many_tabs", f"This terminal is open in {MAX_TABS} tabs "
                        "already; close one of them first.")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -18,6 +17,7 @@ from labsteps.labhost import LabHostError
 from labsteps.runner import StepError
 from labsteps.talk import Block, Step
 from labsteps.terminal import TerminalGone
+from web import current_lab
 from web.api import json_body
 from web.errors import ApiError
 from web.markup import render
@@ -26,19 +26,16 @@ from web.session import current_attendee, language, require_attendee
 bp = Blueprint("steps", __name__)
 
 
-def _lab():
-    return current_app.extensions["nslab"]
-
 
 def _step(step_id: str) -> Step:
     try:
-        return _lab().runner.step(step_id)
+        return current_lab().runner.step(step_id)
     except StepError as e:
         raise ApiError(e.status, e.code, e.message) from None
 
 
 def _block(block: Block, lang: str, values: dict) -> dict:
-    runner = _lab().runner
+    runner = current_lab().runner
     command = runner.command(block, values)
     return {
         "index": block.index, "command": command or block.talk or block.command,
@@ -50,8 +47,8 @@ def _block(block: Block, lang: str, values: dict) -> dict:
 
 
 def step_json(step: Step, lang: str, lab: str | None) -> dict:
-    values = _lab().runner.values(lab) if lab else {}
-    steps = _lab().runner.steps
+    values = current_lab().runner.values(lab) if lab else {}
+    steps = current_lab().runner.steps
     i = steps.index(step)
     parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
              for p in step.parts]
@@ -66,9 +63,9 @@ def step_json(step: Step, lang: str, lab: str | None) -> dict:
 def list_steps():
     attendee = current_attendee()
     lang = language()
-    done = _lab().attendees.progress(attendee.id) if attendee else {}
+    done = current_lab().attendees.progress(attendee.id) if attendee else {}
     return jsonify([{"id": s.id, "title": s.title[lang], "passed": done.get(s.id)}
-                    for s in _lab().runner.steps])
+                    for s in current_lab().runner.steps])
 
 
 @bp.get("/api/steps/<step_id>")
@@ -97,9 +94,9 @@ def run_step(step_id: str):
     index = body.get("block")
     if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
         raise ApiError(400, "bad_block", "\"block\" is the number of a code block, from 0.")
-    _runner_call(_lab().labhost, attendee)
-    _lab().attendees.set_step(attendee.id, step.id)
-    results = _runner_call(_lab().runner.run, attendee.lab, step.id, index)
+    _runner_call(current_lab().labhost, attendee)
+    current_lab().attendees.set_step(attendee.id, step.id)
+    results = _runner_call(current_lab().runner.run, attendee.lab, step.id, index)
     return jsonify(results=results)
 
 
@@ -107,9 +104,9 @@ def run_step(step_id: str):
 def check_step(step_id: str):
     attendee = require_attendee()
     step = _step(step_id)
-    _runner_call(_lab().labhost, attendee)
-    _lab().attendees.set_step(attendee.id, step.id)
-    return jsonify(_checked(attendee, step, _runner_call(_lab().runner.check, attendee.lab,
+    _runner_call(current_lab().labhost, attendee)
+    current_lab().attendees.set_step(attendee.id, step.id)
+    return jsonify(_checked(attendee, step, _runner_call(current_lab().runner.check, attendee.lab,
                                                           step.id)))
 
 
@@ -117,15 +114,15 @@ def check_step(step_id: str):
 def solve_step(step_id: str):
     attendee = require_attendee()
     step = _step(step_id)
-    result = _runner_call(_lab().runner.solve, attendee.lab, step.id,
-                          lambda: _lab().reset_labhost(attendee))
-    _lab().attendees.set_step(attendee.id, step.id)
+    result = _runner_call(current_lab().runner.solve, attendee.lab, step.id,
+                          lambda: current_lab().reset_labhost(attendee))
+    current_lab().attendees.set_step(attendee.id, step.id)
     return jsonify(_checked(attendee, step, result))
 
 
 def _checked(attendee, step: Step, result: dict) -> dict:
     lang = language()
-    _lab().attendees.record_check(attendee.id, step.id, result["passed"])
+    current_lab().attendees.record_check(attendee.id, step.id, result["passed"])
     for c in result["checks"]:
         if c["hint"] is not None:
             c["hint"] = c["hint"][lang]
@@ -141,7 +138,7 @@ def lab_page():
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    current = _lab().attendees.current_step(attendee.id) or _lab().runner.steps[0].id
+    current = current_lab().attendees.current_step(attendee.id) or current_lab().runner.steps[0].id
     return redirect(url_for("steps.step_page", step_id=current))
 
 
@@ -150,23 +147,23 @@ def step_page(step_id: str):
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    runner = _lab().runner
+    runner = current_lab().runner
     if step_id not in runner.by_id:
         abort(404)
     lang = language()
     step = runner.by_id[step_id]
-    _lab().attendees.set_step(attendee.id, step.id)
-    done = _lab().attendees.progress(attendee.id)
+    current_lab().attendees.set_step(attendee.id, step.id)
+    done = current_lab().attendees.progress(attendee.id)
     return render_template("step.html", attendee=attendee, lang=lang, step=step_json(
         step, lang, attendee.lab), steps=[{"id": s.id, "title": s.title[lang],
                                           "passed": done.get(s.id)} for s in runner.steps],
-        hostname=_lab().hostname(attendee), cgroup=_lab().hosts.layout.version,
+        hostname=current_lab().hostname(attendee), cgroup=current_lab().hosts.layout.version,
         hand_raised=attendee.hand is not None, restarted=_restarted(attendee))
 
 
 def _restarted(attendee) -> bool:
     """Whether to say, once, that a restart of the lab replaced this lab host."""
-    lab = _lab()
+    lab = current_lab()
     try:
         lab.labhost(attendee)  # made again now if a restart swept it
     except (LabHostError, CgroupError, OSError):

@@ -25,15 +25,13 @@ from flask import (
 )
 
 from labsteps.labhost import LabHostError
-from web import wsframe
+from web import current_lab, wsframe
+from web.api import json_body
 from web.errors import ApiError
 from web.terminal import Bridge, sock
 
 bp = Blueprint("trainer", __name__)
 
-
-def _lab():
-    return current_app.extensions["nslab"]
 
 
 def _mark(token: str) -> str:
@@ -43,7 +41,7 @@ def _mark(token: str) -> str:
 
 def is_trainer() -> bool | None:
     """True: a trainer; False: wrong credentials; None: none given."""
-    token = _lab().config.trainer_token
+    token = current_lab().config.trainer_token
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return bool(token) and hmac.compare_digest(header[7:].strip().encode(), token.encode())
@@ -74,7 +72,7 @@ def login():
     error = None
     if request.method == "POST":
         given = request.form.get("token", "")
-        token = _lab().config.trainer_token
+        token = current_lab().config.trainer_token
         if token and hmac.compare_digest(given.strip().encode(), token.encode()):
             session["trainer"] = _mark(token)
             session.permanent = True
@@ -91,7 +89,7 @@ def logout():
 
 @bp.get("/trainer")
 def console():
-    lab = _lab()
+    lab = current_lab()
     steps = [{"id": s.id, "title": s.title["de"]} for s in lab.runner.steps]
     return render_template("trainer.html", steps=steps, code=lab.attendees.code())
 
@@ -101,20 +99,18 @@ def console():
 
 @bp.get("/api/trainer/attendees")
 def attendees():
-    return jsonify(_lab().classroom.snapshot())
+    return jsonify(current_lab().classroom.snapshot())
 
 
 @bp.get("/api/trainer/code")
 def code():
-    return jsonify(code=_lab().attendees.code())
+    return jsonify(code=current_lab().attendees.code())
 
 
 @bp.post("/api/trainer/reset")
 def reset():
-    from web.api import json_body
-
     body = json_body()
-    lab = _lab()
+    lab = current_lab()
     try:
         if body.get("all") is True:
             new = lab.classroom.new_group(code_enabled=lab.config.workshop_code != "")
@@ -131,34 +127,30 @@ def reset():
 
 @bp.post("/api/trainer/goto")
 def goto():
-    from web.api import json_body
-
     step = json_body().get("step")
-    if step not in _lab().runner.by_id:
+    if step not in current_lab().runner.by_id:
         raise ApiError(404, "unknown_step", f"There is no step {step!r}.")
-    return jsonify(sent=_lab().classroom.send_all_to(step))
+    return jsonify(sent=current_lab().classroom.send_all_to(step))
 
 
 @bp.post("/api/trainer/hand")
 def lower_hand():
-    from web.api import json_body
-
     attendee = _attendee(json_body().get("attendee"))
-    _lab().attendees.raise_hand(attendee.id, False)
+    current_lab().attendees.raise_hand(attendee.id, False)
     return jsonify(status="lowered")
 
 
 @bp.get("/api/trainer/progress.csv")
 def progress_csv():
     stamp = time.strftime("%Y%m%d-%H%M")
-    return Response(_lab().classroom.csv(), mimetype="text/csv",
+    return Response(current_lab().classroom.csv(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="nslab-{stamp}.csv"'})
 
 
 @bp.get("/api/trainer/events")
 def events():
     """Server-sent events: the attendees list whenever it changes (checked twice a second)."""
-    classroom, codes = _lab().classroom, _lab().attendees
+    classroom, codes = current_lab().classroom, current_lab().attendees
 
     @stream_with_context
     def stream():
@@ -180,7 +172,7 @@ def events():
 def _attendee(value: object):
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**62:
         raise ApiError(400, "bad_request", "\"attendee\" is an attendee's id (a number).")
-    attendee = _lab().attendees.get(value)
+    attendee = current_lab().attendees.get(value)
     if attendee is None:
         raise ApiError(404, "unknown_attendee", f"There is no attendee {value}.")
     return attendee
@@ -202,7 +194,7 @@ def _watch_target():
 
 @sock.route("/ws/trainer/watch/<int:attendee>/<int:n>", bp=bp)
 def watch(ws, attendee: int, n: int):
-    lab = _lab()
+    lab = current_lab()
     who = lab.attendees.get(attendee)
     takeover = request.args.get("takeover") == "1"
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "nslab"
+_PARENT_RETRIES = 100
 # cgroup v1 controllers a lab host gets its own subtree in, when the host has them.
 V1_CONTROLLERS = ("pids", "memory", "cpu", "cpuacct", "freezer")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
@@ -139,23 +140,26 @@ class LabCgroup:
     def claim(self) -> bool:
         """Atomically take this slot for the machine; False when someone else has it."""
         first = self.layout.hierarchies[0].path / PARENT
-        _mkdir(first)
-        if self.layout.version == "v2":
-            _enable(self.layout.hierarchies[0].path, V2_CONTROLLERS)
-            _enable(first, V2_CONTROLLERS)
-        try:
-            os.mkdir(first / f"s{self.slot}")
-        except FileExistsError:
-            return False
-        return True
+        for _ in range(_PARENT_RETRIES):
+            try:
+                _mkdir(first)
+                if self.layout.version == "v2":
+                    _enable(self.layout.hierarchies[0].path, V2_CONTROLLERS)
+                    _enable(first, V2_CONTROLLERS)
+                os.mkdir(first / f"s{self.slot}")
+            except FileExistsError:
+                return False
+            except FileNotFoundError:
+                continue  # the last lab host's cleanup removed the empty parent just now
+            return True
+        raise CgroupError(f"{first} keeps disappearing")
 
     def create(self, limits: Limits) -> None:
         """Build the subtree (the slot must be claimed) and set the limits on the parent."""
         for h, top in zip(self.layout.hierarchies, self.dirs()):
-            _mkdir(top.parent)
             if top.exists() and h != self.layout.hierarchies[0]:
                 remove_tree(top)  # a stale one from a lab host that died with its owner
-            _mkdir(top)
+            _mkdir_in_parent(top)
         self._set_limits(limits)
         for lab in self.dirs("lab"):
             _mkdir(lab)
@@ -262,7 +266,9 @@ class LabCgroup:
 
     def remove(self, timeout: float = 5.0) -> None:
         """Remove the subtree in every hierarchy, the attendee's own cgroups included."""
-        for top in self.dirs():
+        # The first hierarchy holds the claim: it goes last, so the next lab host to take
+        # this slot never finds the other hierarchies half removed.
+        for top in reversed(self.dirs()):
             remove_tree(top, timeout)
         for h in self.layout.hierarchies:
             try:
@@ -330,6 +336,19 @@ def _mkdir(path: Path) -> None:
         os.mkdir(path)
     except FileExistsError:
         pass
+
+
+def _mkdir_in_parent(top: Path) -> None:
+    """mkdir top under the shared parent, which another lab host's cleanup may rmdir
+    between the two mkdirs when it was the last one there."""
+    for _ in range(_PARENT_RETRIES):
+        _mkdir(top.parent)
+        try:
+            _mkdir(top)
+            return
+        except FileNotFoundError:
+            continue
+    raise CgroupError(f"{top.parent} keeps disappearing")
 
 
 def _write(path: Path, value: object) -> None:

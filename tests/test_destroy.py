@@ -4,10 +4,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from labsteps import cgroup
 from labsteps.labhost import LabHosts
 from tests.conftest import ROOT, sh, traces
 from tests.test_isolation import WALKTHROUGH
@@ -68,3 +70,33 @@ def test_a_stopped_lab_host_is_reported_and_can_be_made_again(hosts):
         hosts.run("anna", "true")
     hosts.create("anna")
     assert sh(hosts, "echo back")[1].strip() == "back"
+
+
+def test_a_slot_is_taken_again_while_its_last_owner_is_still_being_cleaned_up():
+    """A new group's attendee may get the slot a leaving one frees, in the same millisecond."""
+    layout = cgroup.detect()
+    failures: list[str] = []
+
+    def churn(slot: int) -> None:
+        cg = cgroup.LabCgroup(layout, slot, 0, 0)
+        for _ in range(300):
+            if not cg.claim():
+                continue
+            try:
+                cg.create(cgroup.Limits())
+                failures.extend(str(p) for p in cg.procs_files("lab") + cg.procs_files("lab/init")
+                                if not p.exists())
+            except OSError as e:
+                failures.append(repr(e))
+            finally:
+                cg.remove()
+
+    # Two owners of one slot race for it; a third, alone in its slot, races for the parent.
+    slots = (4090, 4090, 4091)
+    threads = [threading.Thread(target=churn, args=(s,)) for s in slots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert not any(cgroup.LabCgroup(layout, s, 0, 0).exists() for s in slots)

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from urllib.parse import urlsplit
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 
@@ -50,7 +51,10 @@ class Term:
             self.out += msg
             self.received += len(msg)
             if self.ack:
-                self.control({"type": "ack", "bytes": self.received})
+                try:
+                    self.control({"type": "ack", "bytes": self.received})
+                except ConnectionClosed:
+                    pass  # the server said all and closed; a browser's late ack is lost too
         else:
             self.events.append(json.loads(msg))
         return True

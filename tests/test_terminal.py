@@ -117,6 +117,38 @@ def test_a_flood_without_acks_stays_bounded_and_ctrl_c_stops_it(server, anna):
     t.close()
 
 
+def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
+    t = Term(server, anna, ack=False)
+    t.until(PROMPT)
+    t.send("yes nslab-flut\r")
+    for spelling in ('{"type":"ack","bytes":%d}', '{ "type" : "ack" ,\n "bytes" : %d }',
+                     '{"bytes": %d, "type": "ack"}'):
+        while t.pump(0.5):  # until the server stops at its window
+            pass
+        paused_at = t.received
+        t.ws.send(spelling % t.received)
+        end = time.monotonic() + 5
+        while t.received < paused_at + 64 * 1024 and time.monotonic() < end:
+            t.pump(0.5)
+        assert t.received >= paused_at + 64 * 1024, spelling
+    t.send(b"\x03")
+    t.ack = True
+    t.control({"type": "ack", "bytes": t.received})
+    t.until(PROMPT, timeout=10)
+    t.close()
+
+
+def test_keys_sent_in_one_packet_with_an_ack_reach_the_shell(server, anna):
+    raw = RawSocket(server, anna)
+    assert raw.status == 101
+    raw.output_until(PROMPT.encode())
+    # What a browser sends after rendering an echo and typing on at once.
+    raw.sock.sendall(raw.encode(0x1, b'{"type":"ack","bytes":1}') +
+                     raw.encode(0x2, b"echo raw-$((40+2))\r") +
+                     raw.encode(0x1, b'{"type": "ack", "bytes": 2}'))
+    assert b"raw-42" in raw.output_until(b"raw-42\r\n")
+
+
 def test_shell_exit_is_announced_and_a_new_shell_follows(server, anna, term):
     old = term.run("echo pid=$$").split("pid=")[-1].split()[0]
     term.send("exit 7\r")

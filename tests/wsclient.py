@@ -108,25 +108,28 @@ class RawSocket:
             head += self.sock.recv(1)
         self.status = int(head.split()[1])
 
-    def frame(self, opcode: int, payload: bytes) -> None:
+    @staticmethod
+    def encode(opcode: int, payload: bytes) -> bytes:
         mask = os.urandom(4)
         n = len(payload)
         head = bytes([0x80 | opcode])
         head += bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack("!H", n))
-        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + body)
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
-    def close_code(self, timeout: float = 10) -> int | None:
-        """Read until the server's close frame; its code (None: connection just ended)."""
+    def frame(self, opcode: int, payload: bytes) -> None:
+        self.sock.sendall(self.encode(opcode, payload))
+
+    def frames(self, timeout: float = 10):
+        """The server's frames as (opcode, payload), until the connection ends."""
         self.sock.settimeout(timeout)
         buf = b""
         while True:
             try:
                 data = self.sock.recv(65536)
             except (TimeoutError, ConnectionResetError):
-                return None
+                return
             if not data:
-                return None
+                return
             buf += data
             while len(buf) >= 2:
                 op, n = buf[0] & 0x0F, buf[1] & 0x7F
@@ -138,5 +141,20 @@ class RawSocket:
                 if len(buf) < pos + n:
                     break
                 payload, buf = buf[pos:pos + n], buf[pos + n:]
-                if op == 0x8:
-                    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                yield op, payload
+
+    def output_until(self, marker: bytes, timeout: float = 10) -> bytes:
+        out = b""
+        for op, payload in self.frames(timeout):
+            if op == 0x2:
+                out += payload
+                if marker in out:
+                    return out
+        raise AssertionError(f"{marker!r} not seen; last output {out[-300:]!r}")
+
+    def close_code(self, timeout: float = 10) -> int | None:
+        """Read until the server's close frame; its code (None: connection just ended)."""
+        for op, payload in self.frames(timeout):
+            if op == 0x8:
+                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+        return None

@@ -240,14 +240,10 @@ class Terminal:
                 else:
                     poller.register(self.master, select.POLLIN)
                 watching_pty = not watching_pty
-            ready = dict(poller.poll())
-            if self._wake_r in ready:
-                try:
-                    while os.read(self._wake_r, 4096):
-                        pass
-                except BlockingIOError:
-                    pass
-            if self.master in ready:
+            for fd, _events in poller.poll():
+                if fd != self.master:
+                    drain(self._wake_r)
+                    continue
                 data = self._read_chunk()
                 if data is None:
                     self._exited()
@@ -266,30 +262,42 @@ class Terminal:
         chunk still smaller than SMALL waits STREAM_PAUSE once for more. A keystroke's echo
         follows no such chunk and goes out at once."""
         streaming = self._last_size >= 1024 and time.monotonic() - self._last_at < STREAM_GAP
+        data = self._read_pty(CHUNK)
+        if not streaming and (not data or len(data) < STREAMING):
+            # A keystroke's echo, most often: out at once, with nothing more to decide.
+            if data:
+                self._last_size = len(data)
+                if len(data) >= 1024:
+                    self._last_at = time.monotonic()
+            return data
         parts, size, waited = [], 0, False
-        while size < CHUNK:
-            try:
-                data = os.read(self.master, CHUNK - size)
-            except BlockingIOError:
-                data = None
-            except OSError as e:
-                if e.errno == errno.EIO:  # every process of the pty has closed it
-                    return b"".join(parts) or None
-                raise
-            else:
-                if not data:
-                    return b"".join(parts) or None
+        while True:
+            if data is None:
+                return b"".join(parts) or None
+            if data:
                 parts.append(data)
                 size += len(data)
-                if len(data) >= STREAMING:  # the pty's buffer was full: ask again
-                    continue
-            if streaming and size < SMALL and not waited:  # the pty has no more just now
+            if size >= CHUNK:
+                break
+            if len(data) < STREAMING:  # the pty has no more just now
+                if not streaming or size >= SMALL or waited:
+                    break
                 waited = True
                 time.sleep(STREAM_PAUSE)
-                continue
-            break
+            data = self._read_pty(CHUNK - size)
         self._last_size, self._last_at = size, time.monotonic()
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_pty(self, n: int) -> bytes | None:
+        """b"" when the pty has nothing just now, None when every process has closed it."""
+        try:
+            return os.read(self.master, n) or None
+        except BlockingIOError:
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return None
+            raise
 
     def _deliver(self, data: bytes) -> None:
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
@@ -370,6 +378,15 @@ class Terminal:
             if int(stat[4]) == self._tty_nr:
                 found.append((pid, stat[19]))
         return found
+
+
+def drain(fd: int) -> None:
+    """Empty a non-blocking wake-up pipe."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _tty_nr(rdev: int) -> int:

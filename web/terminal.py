@@ -21,7 +21,7 @@ import time
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
 
-from labsteps.terminal import CHUNK, TerminalGone
+from labsteps.terminal import CHUNK, TerminalGone, drain
 from web import wsframe
 from web.errors import ApiError
 from web.session import current_attendee
@@ -124,7 +124,7 @@ class Bridge:
             ready = dict(poller.poll(timeout * 1000))
             now = time.monotonic()
             if self._wake_r in ready:
-                _drain(self._wake_r)
+                drain(self._wake_r)
             events = ready.get(fd, 0)
             if events & select.POLLOUT:
                 self._flush()
@@ -273,14 +273,6 @@ class Bridge:
                 os.write(self._wake_w, b"x")
             except OSError:  # full: a wake-up is pending anyway
                 pass
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass
 
 
 def _count(value: object, lo: int = 0, hi: int = 1 << 62) -> bool:

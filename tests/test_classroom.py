@@ -246,6 +246,9 @@ def test_send_everyone_to_a_step(server, trainer):
     assert call(trainer, "POST", "/api/trainer/goto", {"step": "cgroups"}) == (200, {"sent": 1})
     assert term.event("goto") == {"type": "goto", "step": "cgroups"}
     assert call(trainer, "POST", "/api/trainer/goto", {"step": "nope"})[0] == 404
+    for odd in ([], {}, 7, None):  # found by the fuzz test: a list was a 500
+        status, body = call(trainer, "POST", "/api/trainer/goto", {"step": odd})
+        assert (status, body["error"]) == (400, "bad_request"), odd
     term.close()
 
 

@@ -128,6 +128,8 @@ def reset():
 @bp.post("/api/trainer/goto")
 def goto():
     step = json_body().get("step")
+    if not isinstance(step, str):
+        raise ApiError(400, "bad_request", "\"step\" is a step's id, e.g. \"chroot\".")
     if step not in current_lab().runner.by_id:
         raise ApiError(404, "unknown_step", f"There is no step {step!r}.")
     return jsonify(sent=current_lab().classroom.send_all_to(step))

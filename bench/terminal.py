@@ -5,6 +5,7 @@
 
 Starts its own `nslab serve` on a free port with a temporary state folder, runs
 ../shared/bench/termbench.py with `--target nslab:lab:... --target pty:pty --baseline pty`
+(with --floor also bench/floor_relay.py, the least a Python relay can do, as `floor`)
 and every other argument passed through, prints termbench's table, then stops the server
 and removes the folder. Every session termbench opens joins as a new attendee with a lab
 host of its own, so --capacity must cover them all (concurrency: clients + 1 per rep).
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TERMBENCH = ROOT.parent / "shared" / "bench" / "termbench.py"
 sys.path.insert(0, str(ROOT))
 
+from bench import floor_relay  # noqa: E402
 from labsteps.config import Config  # noqa: E402
 from labsteps.labhost import LabHosts  # noqa: E402
 
@@ -71,6 +73,8 @@ def main() -> int:
     p.add_argument("--capacity", type=int, default=150, help="lab hosts the server allows")
     p.add_argument("--termbench", type=Path, default=TERMBENCH)
     p.add_argument("--json", type=Path, help="also keep termbench's JSON lines in this file")
+    p.add_argument("--floor", action="store_true",
+                   help="also measure bench/floor_relay.py, the least a Python relay can do")
     args, rest = p.parse_known_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the server creates lab hosts")
@@ -91,6 +95,11 @@ def main() -> int:
                                       env=env, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         wait_healthy(server, port)
+        floor = []
+        if args.floor:
+            floor_port = free_port()
+            floor_relay.start(floor_port)
+            floor = ["--target", f"floor:lab:ws://127.0.0.1:{floor_port}/ws/terminal/1"]
         out = open(args.json, "w") if args.json else subprocess.DEVNULL
         try:
             # termbench writes JSON lines to stdout and the table to stderr; the table is
@@ -98,7 +107,7 @@ def main() -> int:
             return subprocess.run(
                 [sys.executable, str(args.termbench),
                  "--target", f"nslab:lab:ws://127.0.0.1:{port}/ws/terminal/1",
-                 "--target", "pty:pty", "--baseline", "pty", *rest],
+                 *floor, "--target", "pty:pty", "--baseline", "pty", *rest],
                 stdout=out, stderr=sys.stdout).returncode
         finally:
             if args.json:

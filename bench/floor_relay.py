@@ -5,7 +5,8 @@ of nslab's distance from the pty is Python's threads and the websocket hop (whic
 too) and how much is nslab's own work (sessions, flow control, replay, shell marks,
 several viewers), which this leaves out. Per connection it starts `bash --norc --noprofile`
 on a pty, like termbench's raw pty, and uses two threads as nslab does: one reads the socket
-and writes keys to the pty, one reads the pty and sends frames. It accepts any request path
+and writes keys to the pty, one reads the pty and sends frames (nslab's own frame code,
+web/wsframe.py, on both sides). It accepts any request path
 and cookie and answers termbench's `POST /api/join`, so termbench's `lab` protocol talks to
 it as to nslab. It listens on 127.0.0.1 only and lives as long as the benchmark.
 """
@@ -20,8 +21,9 @@ import re
 import select
 import signal
 import socket
-import struct
 import threading
+
+from web import wsframe
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 _KEY = re.compile(rb"(?im)^sec-websocket-key:[ \t]*(\S+)")
@@ -78,44 +80,16 @@ def _serve(conn: socket.socket) -> None:
 
 
 def _socket_to_pty(conn: socket.socket, master: int) -> None:
-    buf = bytearray()
+    reader = wsframe.Reader(1 << 20)
     while True:
         data = conn.recv(65536)
         if not data:
             return
-        buf += data
-        while True:
-            frame = _next_frame(buf)
-            if frame is None:
-                break
-            opcode, payload = frame
-            if opcode == 0x8:
+        for opcode, payload in reader.feed(data):
+            if opcode == wsframe.CLOSE:
                 return
-            if opcode == 0x2:
+            if opcode == wsframe.BINARY:
                 os.write(master, payload)
-
-
-def _next_frame(buf: bytearray) -> tuple[int, bytes] | None:
-    """Take one whole masked client frame off buf; fragments do not occur here."""
-    if len(buf) < 2:
-        return None
-    length, pos = buf[1] & 0x7F, 2
-    if length == 126:
-        if len(buf) < 4:
-            return None
-        length, pos = struct.unpack_from("!H", buf, 2)[0], 4
-    elif length == 127:
-        if len(buf) < 10:
-            return None
-        length, pos = struct.unpack_from("!Q", buf, 2)[0], 10
-    if len(buf) < pos + 4 + length:
-        return None
-    mask = bytes(buf[pos:pos + 4]) * (length // 4 + 1)
-    body = int.from_bytes(buf[pos + 4:pos + 4 + length], "big")
-    payload = (body ^ int.from_bytes(mask[:length], "big")).to_bytes(length, "big")
-    opcode = buf[0] & 0x0F
-    del buf[:pos + 4 + length]
-    return opcode, payload
 
 
 def _pty_to_socket(master: int, conn: socket.socket) -> None:
@@ -139,11 +113,7 @@ def _pty_to_socket(master: int, conn: socket.socket) -> None:
             if len(data) < 4000:
                 break
         if size:
-            body = b"".join(parts)
-            head = (struct.pack("!BB", 0x82, size) if size < 126 else
-                    struct.pack("!BBH", 0x82, 126, size) if size < 65536 else
-                    struct.pack("!BBQ", 0x82, 127, size))
             try:
-                conn.sendall(head + body)
+                conn.sendall(wsframe.header(wsframe.BINARY, size) + b"".join(parts))
             except OSError:
                 return

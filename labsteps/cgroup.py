@@ -23,6 +23,9 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "nslab"
 _PARENT_RETRIES = 100
+# What mkdir in the shared parent, or enabling its controllers, raises while another lab
+# host's cleanup removes it: ENOENT once it is gone, ENODEV while it is dying (cgroup v2).
+_PARENT_GONE = (errno.ENOENT, errno.ENODEV)
 # cgroup v1 controllers a lab host gets its own subtree in, when the host has them.
 V1_CONTROLLERS = ("pids", "memory", "cpu", "cpuacct", "freezer")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
@@ -149,8 +152,15 @@ class LabCgroup:
                 os.mkdir(first / f"s{self.slot}")
             except FileExistsError:
                 return False
-            except FileNotFoundError:
-                continue  # the last lab host's cleanup removed the empty parent just now
+            except OSError as e:
+                if e.errno not in _PARENT_GONE:
+                    raise
+                time.sleep(0.001)  # the last lab host's cleanup removes the empty parent now
+                continue
+            if self.layout.version == "v2":
+                # Once our slot is in it, the parent stays; it may be a new one, made by
+                # another claim after the one we enabled was removed.
+                _enable(first, V2_CONTROLLERS)
             return True
         raise CgroupError(f"{first} keeps disappearing")
 
@@ -267,9 +277,14 @@ class LabCgroup:
     def remove(self, timeout: float = 5.0) -> None:
         """Remove the subtree in every hierarchy, the attendee's own cgroups included."""
         # The first hierarchy holds the claim: it goes last, so the next lab host to take
-        # this slot never finds the other hierarchies half removed.
-        for top in reversed(self.dirs()):
-            remove_tree(top, timeout)
+        # this slot never finds the other hierarchies half removed. It goes even when they
+        # fail to: the next owner's create() removes what is stale, and a slot stays usable.
+        first, *others = self.dirs()
+        try:
+            for top in reversed(others):
+                remove_tree(top, timeout)
+        finally:
+            remove_tree(first, timeout)
         for h in self.layout.hierarchies:
             try:
                 os.rmdir(h.path / PARENT)
@@ -346,8 +361,10 @@ def _mkdir_in_parent(top: Path) -> None:
         try:
             _mkdir(top)
             return
-        except FileNotFoundError:
-            continue
+        except OSError as e:
+            if e.errno not in _PARENT_GONE:
+                raise
+            time.sleep(0.001)
     raise CgroupError(f"{top.parent} keeps disappearing")
 
 

@@ -107,6 +107,7 @@ class RawSocket:
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)
         self.status = int(head.split()[1])
+        self._buf = b""  # frames read but not yet taken, across calls
 
     @staticmethod
     def encode(opcode: int, payload: bytes) -> bytes:
@@ -122,26 +123,27 @@ class RawSocket:
     def frames(self, timeout: float = 10):
         """The server's frames as (opcode, payload), until the connection ends."""
         self.sock.settimeout(timeout)
-        buf = b""
         while True:
+            while len(self._buf) >= 2:
+                op, n = self._buf[0] & 0x0F, self._buf[1] & 0x7F
+                pos = 2
+                if len(self._buf) < {126: 4, 127: 10}.get(n, 2):
+                    break  # the rest of the length has not come yet
+                if n == 126:
+                    n, pos = struct.unpack("!H", self._buf[2:4])[0], 4
+                elif n == 127:
+                    n, pos = struct.unpack("!Q", self._buf[2:10])[0], 10
+                if len(self._buf) < pos + n:
+                    break
+                payload, self._buf = self._buf[pos:pos + n], self._buf[pos + n:]
+                yield op, payload
             try:
                 data = self.sock.recv(65536)
             except (TimeoutError, ConnectionResetError):
                 return
             if not data:
                 return
-            buf += data
-            while len(buf) >= 2:
-                op, n = buf[0] & 0x0F, buf[1] & 0x7F
-                pos = 2
-                if n == 126:
-                    n, pos = struct.unpack("!H", buf[2:4])[0], 4
-                elif n == 127:
-                    n, pos = struct.unpack("!Q", buf[2:10])[0], 10
-                if len(buf) < pos + n:
-                    break
-                payload, buf = buf[pos:pos + n], buf[pos + n:]
-                yield op, payload
+            self._buf += data
 
     def output_until(self, marker: bytes, timeout: float = 10) -> bytes:
         out = b""

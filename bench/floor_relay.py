@@ -14,13 +14,17 @@ it as to nslab. It listens on 127.0.0.1 only and lives as long as the benchmark.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
+import json
 import os
 import pty
 import re
 import select
 import signal
 import socket
+import struct
+import termios
 import threading
 
 from web import wsframe
@@ -68,34 +72,69 @@ def _serve(conn: socket.socket) -> None:
                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     pid, master = pty.fork()
     if pid == 0:
-        os.environ["TERM"] = "xterm-256color"
-        os.execvp("bash", ["bash", "--norc", "--noprofile"])
+        try:
+            os.environ["TERM"] = "xterm-256color"
+            os.execvp("bash", ["bash", "--norc", "--noprofile"])
+        finally:
+            os._exit(127)
+    os.set_blocking(master, False)
+    send = threading.Lock()  # both threads send frames on conn
+    output = threading.Thread(target=_pty_to_socket, args=(master, conn, send), daemon=True)
+    output.start()
     try:
-        threading.Thread(target=_pty_to_socket, args=(master, conn), daemon=True).start()
-        _socket_to_pty(conn, master)
+        _socket_to_pty(conn, master, send, request.partition(b"\r\n\r\n")[2])
+    except OSError:
+        pass
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        output.join(5)  # it ends with the shell: the pty reads EIO
+        os.close(master)
         conn.close()
 
 
-def _socket_to_pty(conn: socket.socket, master: int) -> None:
+def _socket_to_pty(conn: socket.socket, master: int, send: threading.Lock, data: bytes) -> None:
     reader = wsframe.Reader(1 << 20)
     while True:
-        data = conn.recv(65536)
-        if not data:
-            return
-        for opcode, payload in reader.feed(data):
+        for opcode, payload in reader.feed(data) if data else ():
             if opcode == wsframe.CLOSE:
                 return
             if opcode == wsframe.BINARY:
-                os.write(master, payload)
+                _write_all(master, payload)
+            elif opcode == wsframe.PING:
+                with send:
+                    conn.sendall(wsframe.header(wsframe.PONG, len(payload)) + payload)
+            elif opcode == wsframe.TEXT and b'"resize"' in payload:
+                size = json.loads(payload)
+                fcntl.ioctl(master, termios.TIOCSWINSZ,
+                            struct.pack("HHHH", size["rows"], size["cols"], 0, 0))
+        data = conn.recv(65536)
+        if not data:
+            return
 
 
-def _pty_to_socket(master: int, conn: socket.socket) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:  # the shell has not read its input yet
+            select.select([], [fd], [], 1)
+
+
+def _pty_to_socket(master: int, conn: socket.socket, send: threading.Lock) -> None:
+    try:
+        _relay_output(master, conn, send)
+    finally:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # the shell is gone: end the socket side too
+        except OSError:
+            pass
+
+
+def _relay_output(master: int, conn: socket.socket, send: threading.Lock) -> None:
     poller = select.poll()
     poller.register(master, select.POLLIN)
-    os.set_blocking(master, False)
     while True:
         poller.poll()
         parts, size = [], 0
@@ -114,6 +153,7 @@ def _pty_to_socket(master: int, conn: socket.socket) -> None:
                 break
         if size:
             try:
-                conn.sendall(wsframe.header(wsframe.BINARY, size) + b"".join(parts))
+                with send:
+                    conn.sendall(wsframe.header(wsframe.BINARY, size) + b"".join(parts))
             except OSError:
                 return

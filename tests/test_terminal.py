@@ -121,16 +121,19 @@ def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
     t = Term(server, anna, ack=False)
     t.until(PROMPT)
     t.send("yes nslab-flut\r")
+    acked = 0
     for spelling in ('{"type":"ack","bytes":%d}', '{ "type" : "ack" ,\n "bytes" : %d }',
                      '{"bytes": %d, "type": "ack"}'):
-        while t.pump(0.5):  # until the server stops at its window
-            pass
-        paused_at = t.received
-        t.ws.send(spelling % t.received)
-        end = time.monotonic() + 5
-        while t.received < paused_at + 64 * 1024 and time.monotonic() < end:
+        end = time.monotonic() + 30
+        # The server stops once a window of output is unacknowledged; then nothing comes.
+        while (t.received <= acked + HIGH or t.pump(0.5)) and time.monotonic() < end:
             t.pump(0.5)
-        assert t.received >= paused_at + 64 * 1024, spelling
+        assert t.received > acked + HIGH, "the flood never filled the window"
+        acked = t.received
+        t.ws.send(spelling % acked)
+        while t.received < acked + 64 * 1024 and time.monotonic() < end:
+            t.pump(0.5)
+        assert t.received >= acked + 64 * 1024, spelling  # the ack let it go on
     t.send(b"\x03")
     t.ack = True
     t.control({"type": "ack", "bytes": t.received})

@@ -80,7 +80,7 @@ class Terminal:
         self._processes = processes
         self._lock = threading.Lock()
         self._subs: list[Subscriber] = []
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wakeup = WakeUp()  # pause, resume and close reach the reader through it
         self.screen = Screen(scrollback)
         self._marks = ShellMarks()
         self.state = "starting"  # then "prompt" / "busy"; "exited" at the end
@@ -94,7 +94,6 @@ class Terminal:
         self._paused = False
         self._closed = False
         self._fds = threading.Lock()  # held around every use of the fds that close() closes
-        self._fds_closed = False
         self._last_size, self._last_at = 0, 0.0  # the last chunk read, and when
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
@@ -147,16 +146,14 @@ class Terminal:
         victims = self._own_processes()
         for sub in subs:
             sub.event({"type": "closed"})
-        self._wake()
+        self._wakeup.wake()
         self._reader.join(2)
-        with self._fds:  # no write, resize or wake-up is half done with these numbers
+        with self._fds:  # no write or resize is half done with this number
             try:
                 os.close(self.master)  # the hang-up: SIGHUP to the shell's session
             except OSError:
                 pass
-            os.close(self._wake_w)
-            os.close(self._wake_r)
-            self._fds_closed = True
+        self._wakeup.close()
         if victims:
             threading.Thread(target=_kill_later, args=(victims, grace), daemon=True).start()
 
@@ -175,12 +172,12 @@ class Terminal:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
-        self._wake()
+        self._wakeup.wake()
 
     def acked(self) -> None:
         """A subscriber's unacknowledged count went down: maybe resume reading."""
         if self._paused:
-            self._wake()
+            self._wakeup.wake()
 
     def run(self, command: str, timeout: float) -> tuple[int | None, str]:
         """Type command at the prompt, as if typed by hand, and wait for the next prompt.
@@ -230,7 +227,7 @@ class Terminal:
 
     def _read_loop(self) -> None:
         poller = select.poll()
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(self._wakeup.fd, select.POLLIN)
         watching_pty = False
         while not self._closed:
             self._update_pause()
@@ -242,7 +239,7 @@ class Terminal:
                 watching_pty = not watching_pty
             for fd, _events in poller.poll():
                 if fd != self.master:
-                    drain(self._wake_r)
+                    self._wakeup.drain()
                     continue
                 data = self._read_chunk()
                 if data is None:
@@ -355,15 +352,6 @@ class Terminal:
         elif not self._paused and worst > HIGH:
             self._paused = True
 
-    def _wake(self) -> None:
-        with self._fds:
-            if self._fds_closed:
-                return
-            try:
-                os.write(self._wake_w, b"x")
-            except OSError:  # full: a wake-up is pending anyway
-                pass
-
     def _set_size(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -380,13 +368,36 @@ class Terminal:
         return found
 
 
-def drain(fd: int) -> None:
-    """Empty a non-blocking wake-up pipe."""
-    try:
-        while os.read(fd, 4096):
+class WakeUp:
+    """A pipe that wakes a thread out of poll(); wake() after close() is a no-op."""
+
+    def __init__(self) -> None:
+        self.fd, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._lock = threading.Lock()  # a closed pipe's fd numbers may be reused
+        self._closed = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                os.write(self._w, b"x")
+            except OSError:  # full: a wake-up is pending anyway
+                pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except (BlockingIOError, OSError):
             pass
-    except BlockingIOError:
-        pass
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._w)
+                os.close(self.fd)
 
 
 def _tty_nr(rdev: int) -> int:

@@ -11,7 +11,6 @@ xterm.js rendered it; see labsteps/terminal.py for the flow control that rests o
 from __future__ import annotations
 
 import json
-import os
 import re
 import select
 import socket
@@ -21,7 +20,7 @@ import time
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
 
-from labsteps.terminal import CHUNK, TerminalGone, drain
+from labsteps.terminal import CHUNK, TerminalGone, WakeUp
 from web import wsframe
 from web.errors import ApiError
 from web.session import current_attendee
@@ -57,10 +56,9 @@ class Bridge:
         self._closing: tuple[int, str] | None = None
         self._dead = False
         self._held: list[tuple[bytes, bytes]] | None = None  # live output during the replay
-        self._pipe_closed = False
         self.resizes = True  # False for a trainer who took over: the attendee's size stays
         self.on_attach = None  # called once the bridge sees the terminal (watch notices)
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wakeup = WakeUp()  # the reader thread's output and closes reach run() by it
         self._owner = threading.current_thread()
         sock.setblocking(False)
 
@@ -85,7 +83,7 @@ class Bridge:
     def close(self, code: int, reason: str) -> None:
         if self._closing is None:
             self._closing = (code, reason)
-            self._wake()
+            self._wakeup.wake()
 
     # -- the bridge thread -------------------------------------------------------
 
@@ -115,7 +113,7 @@ class Bridge:
 
     def _loop(self) -> None:
         poller = select.poll()
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(self._wakeup.fd, select.POLLIN)
         fd = self.sock.fileno()
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
@@ -123,8 +121,8 @@ class Bridge:
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000))
             now = time.monotonic()
-            if self._wake_r in ready:
-                drain(self._wake_r)
+            if self._wakeup.fd in ready:
+                self._wakeup.drain()
             events = ready.get(fd, 0)
             if events & select.POLLOUT:
                 self._flush()
@@ -214,7 +212,7 @@ class Bridge:
                 return
             self._send_locked(head, body)
         if self._pending or self._dead:
-            self._wake()
+            self._wakeup.wake()
 
     def _send_locked(self, head: bytes, body: bytes) -> None:
         """Send, or queue what the socket does not take now (the caller holds the lock)."""
@@ -259,20 +257,9 @@ class Bridge:
             while self._pending and not self._dead and time.monotonic() < deadline:
                 select.select([], [self.sock], [], 0.1)
                 self._flush()
-        with self._lock:  # the reader thread may still try to wake this bridge
-            self._dead = True
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-            self._pipe_closed = True
-
-    def _wake(self) -> None:
         with self._lock:
-            if self._pipe_closed:
-                return
-            try:
-                os.write(self._wake_w, b"x")
-            except OSError:  # full: a wake-up is pending anyway
-                pass
+            self._dead = True
+        self._wakeup.close()  # the reader thread may still try to wake this bridge: a no-op
 
 
 def _count(value: object, lo: int = 0, hi: int = 1 << 62) -> bool:

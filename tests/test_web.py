@@ -1,12 +1,14 @@
 """The web skeleton: start page, health check, and the JSON error shape."""
 
 import json
+import sqlite3
 import urllib.request
 from dataclasses import replace
 
 import pytest
 
 from web import create_app
+from web.attendees import Attendees
 
 
 @pytest.fixture
@@ -55,3 +57,18 @@ def test_real_server_on_loopback(server):
     assert body["status"] == "ok"
     with urllib.request.urlopen(server + "/", timeout=5) as res:
         assert b"nslab" in res.read()
+
+
+def test_a_state_folder_from_before_raised_hands_keeps_its_attendees(tmp_path):
+    old = sqlite3.connect(tmp_path / "nslab.db")
+    old.executescript("CREATE TABLE attendees (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT "
+                      "NOT NULL UNIQUE COLLATE NOCASE, token TEXT NOT NULL, created REAL NOT NULL, "
+                      "step TEXT, step_since REAL);"
+                      "INSERT INTO attendees (name, token, created) VALUES ('Anna', 't', 1);")
+    old.commit()
+    old.close()
+    attendees = Attendees(tmp_path / "nslab.db")
+    anna = attendees.get(1)
+    assert (anna.name, anna.hand) == ("Anna", None)
+    attendees.raise_hand(1, True)
+    assert attendees.get(1).hand

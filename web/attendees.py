@@ -78,6 +78,9 @@ class Attendees:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(attendees)")}
+        if "hand" not in columns:  # a state folder from before raised hands
+            self._db.execute("ALTER TABLE attendees ADD COLUMN hand REAL")
         self._lock = threading.Lock()
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:

@@ -144,7 +144,11 @@ def _unowned() -> Finding:
     count = 0
     for top in (layout.hierarchies[0].path / cgroup.PARENT).glob("s*"):
         for procs in top.glob("lab/init/cgroup.procs"):
-            for pid in procs.read_text().split():
+            try:
+                pids = procs.read_text().split()
+            except OSError:  # that lab host went meanwhile
+                continue
+            for pid in pids:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                     ppid = status.split("\nPPid:\t", 1)[1].split()[0]

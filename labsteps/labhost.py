@@ -154,14 +154,16 @@ class LabHosts:
             cg.create(self.limits)
             pid = self._start(cg, hostname or hostname_for(name))
             cg.enable_lab_controllers()
+            # Read before the record exists: should pid 1 be gone already, the cleanup
+            # below frees the slot, which no sweep could find without a record.
+            host = LabHost(name=name, hostname=hostname or hostname_for(name), slot=cg.slot,
+                           uid=cg.root_uid, pid=pid, started=_start_time(pid) or 0,
+                           created=time.time(), userns=os.readlink(f"/proc/{pid}/ns/user"),
+                           cgroup_inodes=tuple(os.stat(d).st_ino for d in cg.dirs()))
         except BaseException:
             cg.kill()
             cg.remove()
             raise
-        host = LabHost(name=name, hostname=hostname or hostname_for(name), slot=cg.slot,
-                       uid=cg.root_uid, pid=pid, started=_start_time(pid) or 0,
-                       created=time.time(), userns=os.readlink(f"/proc/{pid}/ns/user"),
-                       cgroup_inodes=tuple(os.stat(d).st_ino for d in cg.dirs()))
         self._save(host)
         return host
 

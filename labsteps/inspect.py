@@ -37,10 +37,6 @@ class Proc:
         except OSError:
             return None
 
-    @property
-    def root(self) -> Path:
-        return Path(f"/proc/{self.pid}/root")
-
 
 def proc(pid: int) -> Proc | None:
     try:

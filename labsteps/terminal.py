@@ -260,13 +260,6 @@ class Terminal:
         follows no such chunk and goes out at once."""
         streaming = self._last_size >= 1024 and time.monotonic() - self._last_at < STREAM_GAP
         data = self._read_pty(CHUNK)
-        if not streaming and (not data or len(data) < STREAMING):
-            # A keystroke's echo, most often: out at once, with nothing more to decide.
-            if data:
-                self._last_size = len(data)
-                if len(data) >= 1024:
-                    self._last_at = time.monotonic()
-            return data
         parts, size, waited = [], 0, False
         while True:
             if data is None:

@@ -7,6 +7,7 @@ folder lets a new server find and destroy what a killed one left behind (``sweep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -144,7 +146,7 @@ class LabHosts:
         for path in (self.config.image_path, self.config.init_path):
             if not path.exists():
                 raise LabHostError(f"{path} is missing: run `make install` (or nslab doctor)")
-        with self._one_at_a_time(name):
+        with self._one_at_a_time(name), _as_labhost_error("start", name):
             self._destroy(name)
             return self._create(name, hostname)
 
@@ -203,7 +205,7 @@ class LabHosts:
 
     def destroy(self, name: str) -> None:
         """End every process, remove every cgroup and record; returns when all is gone."""
-        with self._one_at_a_time(name):
+        with self._one_at_a_time(name), _as_labhost_error("end", name):
             self._destroy(name)
 
     def _destroy(self, name: str) -> None:
@@ -352,3 +354,12 @@ class LabHosts:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+@contextlib.contextmanager
+def _as_labhost_error(verb: str, name: str) -> Iterator[None]:
+    """The kernel's refusals (cgroup, OS) as the one error callers of the verbs handle."""
+    try:
+        yield
+    except (cgroup.CgroupError, OSError) as e:
+        raise LabHostError(f"could not {verb} lab host {name}: {e}") from e

@@ -6,8 +6,8 @@ Each cycle: attendees join, run the whole talk (catch-up to the last step, which
 every block of every step in their terminals), open a terminal, and the trainer starts
 a new group. After each cycle it counts what is left on the machine (lab host processes,
 cgroups, mounts, interfaces, record files) and samples the server worker's memory, open
-files and threads. Prints a line every 10 cycles and a verdict: leaks must be zero, and
-memory must stay flat (last tenth against the second tenth, after warm-up).
+files and threads. Prints a line every 10 cycles and a verdict (exit 1 if LEAKING): leaks
+must be zero, and memory must stay flat (last tenth against the second tenth, after warm-up).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def cycle(base: str, n: int, attendees: int, state: Path) -> list[dict]:
     return used
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cycles", type=int, default=100)
     p.add_argument("--attendees", type=int, default=1)
@@ -116,8 +116,10 @@ def main() -> None:
               f"server memory {early[0]['rss_mib']:.1f} -> {late[-1]['rss_mib']:.1f} MiB "
               f"({grow:+.1f} MiB from the second tenth to the last), fds {fds:+d}, threads "
               f"{early[0]['threads']} -> {late[-1]['threads']}")
-        print("verdict:", "OK" if leaks == 0 and grow < 10 and fds <= 2 else "LEAKING")
+        ok = leaks == 0 and grow < 10 and fds <= 2
+        print("verdict:", "OK" if ok else "LEAKING")
+        return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -150,6 +150,7 @@ def test_keys_sent_in_one_packet_with_an_ack_reach_the_shell(server, anna):
                      raw.encode(0x2, b"echo raw-$((40+2))\r") +
                      raw.encode(0x1, b'{"type": "ack", "bytes": 2}'))
     assert b"raw-42" in raw.output_until(b"raw-42\r\n")
+    raw.sock.close()
 
 
 def test_shell_exit_is_announced_and_a_new_shell_follows(server, anna, term):

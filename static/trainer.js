@@ -22,6 +22,19 @@ function minutes(seconds) {
   return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min`;
 }
 
+let clockOffset = 0; // the server's clock minus this browser's, in seconds
+
+function secondsSince(timestamp) {
+  return Math.max(0, Math.round(Date.now() / 1000 + clockOffset - timestamp));
+}
+
+// The list is sent again only when something changes; the time on a step counts on here.
+setInterval(() => {
+  for (const el of document.querySelectorAll(".since")) {
+    el.textContent = minutes(secondsSince(Number(el.dataset.since)));
+  }
+}, 5000);
+
 function cell(tag, text, className) {
   const el = document.createElement(tag);
   if (text !== undefined) el.textContent = text;
@@ -53,7 +66,13 @@ function render(attendees) {
     if (a.watched) name.append(" ", cell("span", a.taken_over ? "⌨" : "👁", "watched"));
     tr.appendChild(name);
     const current = steps.findIndex((s) => s.id === a.step);
-    tr.appendChild(cell("td", a.step ? `${current + 1} · ${minutes(a.on_step_for)}` : "–"));
+    const where = cell("td", a.step ? `${current + 1} · ` : "–");
+    if (a.step && a.step_since) {
+      const since = cell("span", minutes(secondsSince(a.step_since)), "since");
+      since.dataset.since = a.step_since;
+      where.appendChild(since);
+    }
+    tr.appendChild(where);
     for (const s of steps) {
       const passed = a.passed.includes(s.id), failed = a.failed.includes(s.id);
       const td = cell("td", passed ? "✓" : failed ? "✗" : "·",
@@ -114,6 +133,7 @@ document.getElementById("new-group").onclick = async () => {
 const events = new EventSource("/api/trainer/events");
 events.onmessage = (m) => {
   const data = JSON.parse(m.data);
+  clockOffset = data.now - Date.now() / 1000;
   document.getElementById("code").textContent = data.code || "—";
   render(data.attendees);
 };

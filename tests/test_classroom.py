@@ -1,5 +1,6 @@
 """The classroom: joining with a code, the trainer's console and API, watching, resets."""
 
+import http.client
 import json
 import os
 import subprocess
@@ -185,6 +186,20 @@ def test_live_updates_reach_the_console_within_a_second(server):
         line = stream.readline().decode()
         assert time.monotonic() - started < 1.5
         assert json.loads(line.removeprefix("data: "))["attendees"][0]["name"] == "Anna"
+
+
+def test_the_console_is_sent_the_room_again_only_when_it_changes(server):
+    join(server, "Anna")  # on a step: the time there changes every second, the room does not
+    u = urllib.parse.urlsplit(server)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=3)
+    conn.request("GET", "/api/trainer/events", headers={"Authorization": f"Bearer {TOKEN}"})
+    stream = conn.getresponse()
+    first = json.loads(stream.readline().decode().removeprefix("data: "))
+    assert first["attendees"][0]["step_since"] <= first["now"]
+    stream.readline()  # the blank line that ends the event
+    with pytest.raises(TimeoutError):
+        stream.readline()  # nothing within 3 s: the page counts the time on by itself
+    conn.close()
 
 
 def test_progress_as_csv(server, trainer):

@@ -36,7 +36,8 @@ class Classroom:
             done = progress.get(a.id, {})
             rows.append({
                 "id": a.id, "name": a.name, "connected": "attendee" in roles,
-                "step": a.step, "on_step_for": round(now - a.step_since) if a.step_since else None,
+                "step": a.step, "step_since": a.step_since,
+                "on_step_for": round(now - a.step_since) if a.step_since else None,
                 "passed": [s for s, ok in done.items() if ok],
                 "failed": [s for s, ok in done.items() if not ok],
                 "hand_raised": a.hand is not None, "hand_since": a.hand,

@@ -158,10 +158,14 @@ def events():
     def stream():
         last, quiet_since, started = None, time.monotonic(), time.monotonic()
         while time.monotonic() - started < 3600:  # the browser reconnects by itself
-            now = json.dumps({"attendees": classroom.snapshot(), "code": codes.code()})
-            if now != last:
-                last, quiet_since = now, time.monotonic()
-                yield f"data: {now}\n\n"
+            rows, code = classroom.snapshot(), codes.code()
+            # on_step_for changes every second; the page counts it on from step_since.
+            state = json.dumps([[v for k, v in r.items() if k != "on_step_for"] for r in rows]
+                               + [code])
+            if state != last:
+                last, quiet_since = state, time.monotonic()
+                data = json.dumps({"attendees": rows, "code": code, "now": time.time()})
+                yield f"data: {data}\n\n"
             elif time.monotonic() - quiet_since > 15:
                 quiet_since = time.monotonic()
                 yield ": still here\n\n"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from labsteps.cgroup import CgroupError
 from labsteps.config import parse_size
 from labsteps.labhost import LabHostError
+from web import current_lab
 from web.attendees import JoinRefused
 from web.errors import ApiError
 from web.session import login, require_attendee
@@ -32,7 +33,7 @@ def _memory_available() -> int:
 
 @bp.post("/join")
 def join():
-    lab = current_app.extensions["nslab"]
+    lab = current_lab()
     if not lab.ready():
         raise ApiError(503, "not_ready", "The lab cannot start lab hosts right now; please "
                        "tell the trainer.")
@@ -64,12 +65,11 @@ def join():
 @bp.get("/me")
 def me():
     attendee = require_attendee()
-    lab = current_app.extensions["nslab"]
+    lab = current_lab()
     host = lab.hosts.get(attendee.lab)
     state = "none" if host is None else ("running" if host.alive() else "stopped")
     return jsonify(attendee=attendee.public(),
-                   sandbox={"state": state, "hostname": host.hostname if host else None,
-                            "restarted": attendee.id in lab.restarted},
+                   sandbox={"state": state, "hostname": host.hostname if host else None},
                    hand_raised=attendee.hand is not None)
 
 
@@ -79,7 +79,7 @@ def hand():
     raised = json_body().get("raised", True)
     if not isinstance(raised, bool):
         raise ApiError(400, "bad_request", "\"raised\" is true or false.")
-    current_app.extensions["nslab"].attendees.raise_hand(attendee.id, raised)
+    current_lab().attendees.raise_hand(attendee.id, raised)
     return jsonify(hand_raised=raised)
 
 
@@ -87,7 +87,7 @@ def hand():
 def reset_me():
     attendee = require_attendee()
     try:
-        current_app.extensions["nslab"].reset_labhost(attendee)
+        current_lab().reset_labhost(attendee)
     except LabHostError as e:
         raise ApiError(503, "lab_host", f"Your lab host could not be started: {e}") from None
     return jsonify(status="fresh")

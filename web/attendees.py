@@ -185,10 +185,6 @@ class Attendees:
         self._run("UPDATE attendees SET step = ?, step_since = ? WHERE id = ? AND step IS NOT ?",
                   (step, time.time(), attendee_id, step))
 
-    def current_step(self, attendee_id: int) -> str | None:
-        row = self._one("SELECT step FROM attendees WHERE id = ?", (attendee_id,))
-        return row[0] if row else None
-
     def raise_hand(self, attendee_id: int, raised: bool) -> None:
         self._run("UPDATE attendees SET hand = ? WHERE id = ?",
                   (time.time() if raised else None, attendee_id))

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, g, request, session
 
+from web import current_lab
 from web.attendees import Attendee
 from web.errors import ApiError
 
 
 def current_attendee() -> Attendee | None:
     if "attendee" not in g:
-        attendees = current_app.extensions["nslab"].attendees
+        attendees = current_lab().attendees
         g.attendee = attendees.by_session(session.get("aid"), session.get("tok"))
     return g.attendee
 
@@ -44,7 +45,7 @@ MAX_TABS = 4  # an attendee's open connections to one terminal; each holds a ser
 
 
 def _not_too_many_tabs(attendee: Attendee) -> None:
-    terminals = current_app.extensions["nslab"].terminals
+    terminals = current_lab().terminals
     n = (request.view_args or {}).get("n")
     term = terminals.existing(attendee.lab, n) if terminals and n in (1, 2) else None
     if term is not None and term.alive and term.roles().count("attendee") >= MAX_TABS:

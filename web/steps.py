@@ -138,7 +138,7 @@ def lab_page():
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    current = current_lab().attendees.current_step(attendee.id) or current_lab().runner.steps[0].id
+    current = attendee.step or current_lab().runner.steps[0].id
     return redirect(url_for("steps.step_page", step_id=current))
 
 

@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, request
 from flask_sock import Sock
 
 from labsteps.terminal import CHUNK, TerminalGone, WakeUp
-from web import wsframe
+from web import current_lab, wsframe
 from web.errors import ApiError
 from web.session import current_attendee
 
@@ -281,7 +281,7 @@ def _only_websockets():
 
 @sock.route("/ws/terminal/<int:n>", bp=bp)
 def terminal_ws(ws, n: int):
-    lab = current_app.extensions["nslab"]
+    lab = current_lab()
     attendee = current_attendee()
     try:
         terminal = lab.terminal(attendee, n)

@@ -124,7 +124,11 @@ class Terminal:
                     pass
                 except OSError as e:
                     raise TerminalGone(str(e)) from None
-            time.sleep(0.005)  # the shell has not read its input yet: wait outside the lock
+            try:  # the shell has not read its input yet: wait outside the lock, where
+                # a closed or reused fd number can only end the wait early
+                select.select([], [self.master], [], 0.1)
+            except (OSError, ValueError):
+                pass
 
     def resize(self, rows: int, cols: int) -> None:
         with self._fds:

@@ -32,6 +32,12 @@ def test_typing_reaches_the_shell_and_resize_reaches_stty(term):
     assert term.run("echo $TERM $LANG")[-200:].count("xterm-256color C.UTF-8") >= 1
 
 
+def test_a_paste_bigger_than_the_pty_buffer_arrives_whole(term):
+    term.send("stty raw -echo; head -c 200000 | wc -c | sed s/^/got=/; stty sane\r")
+    term.send(b"y" * 200_000)  # the pty takes a few KiB at a time
+    assert b"got=200000" in term.until(b"got=200000", timeout=20)
+
+
 def test_prompt_and_command_events(term):
     assert "root@lab-anna:~# " in term.out.decode()
     term.send("false\r")

@@ -20,6 +20,7 @@ from labsteps.config import Config
 from labsteps.labhost import LabHosts
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "trainer-secret-for-tests"  # the trainer token of every test lab
 REQUIRE_ROOT = os.environ.get("NSLAB_REQUIRE_ROOT") == "1"
 IS_ROOT = os.geteuid() == 0
 
@@ -52,7 +53,7 @@ def lib_dir() -> Path:
 @pytest.fixture
 def config(tmp_path: Path, lib_dir: Path) -> Config:
     return Config.from_env(env={}, state_dir=tmp_path / "state", lib_dir=lib_dir,
-                           trainer_token="trainer-secret-for-tests")
+                           trainer_token=TOKEN)
 
 
 @pytest.fixture

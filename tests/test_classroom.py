@@ -16,11 +16,10 @@ from websockets.exceptions import InvalidStatus
 
 from labsteps.labhost import LabHosts
 from tests.apiclient import Api
-from tests.conftest import ROOT, traces
+from tests.conftest import ROOT, TOKEN, traces
 from tests.wsclient import Term
 
 pytestmark = pytest.mark.root
-TOKEN = "trainer-secret-for-tests"
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ import pytest
 
 from labsteps.labhost import LabHosts
 from tests.apiclient import Api
-from tests.conftest import sh, traces
+from tests.conftest import TOKEN, sh, traces
 from tests.wsclient import Term
 
 pytestmark = pytest.mark.root
-TOKEN = "trainer-secret-for-tests"
 
 
 @pytest.fixture

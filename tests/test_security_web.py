@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 
 from tests.apiclient import Api
+from tests.conftest import TOKEN
 from tests.wsclient import Term, join
 
 pytestmark = pytest.mark.root
-TOKEN = "trainer-secret-for-tests"
 EVIL = "http://evil.example"
 
 

@@ -33,7 +33,9 @@ def test_typing_reaches_the_shell_and_resize_reaches_stty(term):
 
 
 def test_a_paste_bigger_than_the_pty_buffer_arrives_whole(term):
-    term.send("stty raw -echo; head -c 200000 | wc -c | sed s/^/got=/; stty sane\r")
+    # Pasted before stty has run, the bytes would meet a canonical-mode line (4 KiB at most).
+    term.send("stty raw -echo; echo RAW''-ON; head -c 200000 | wc -c | sed s/^/got=/; stty sane\r")
+    term.until(b"RAW-ON")
     term.send(b"y" * 200_000)  # the pty takes a few KiB at a time
     assert b"got=200000" in term.until(b"got=200000", timeout=20)
 

@@ -138,7 +138,7 @@ def server_env(config: Config) -> dict:
     """The environment `nslab serve` starts with; a test may change it first."""
     return {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
             "NSLAB_LIB_DIR": str(config.lib_dir), "NSLAB_PORT": str(free_port()),
-            "NSLAB_TRAINER_TOKEN": config.trainer_token, "NSLAB_WS_PING": "1",
+            "NSLAB_TRAINER_TOKEN": config.trainer_token, "NSLAB_WS_PING": "5",
             "NSLAB_WORKSHOP_CODE": ""}
 
 

@@ -121,8 +121,10 @@ class RawSocket:
         self.sock.sendall(self.encode(opcode, payload))
 
     def frames(self, timeout: float = 10):
-        """The server's frames as (opcode, payload), until the connection ends."""
-        self.sock.settimeout(timeout)
+        """The server's frames as (opcode, payload), until the connection ends.
+
+        TimeoutError when it has not ended within timeout (its pings do not extend it)."""
+        deadline = time.monotonic() + timeout
         while True:
             while len(self._buf) >= 2:
                 op, n = self._buf[0] & 0x0F, self._buf[1] & 0x7F
@@ -137,9 +139,13 @@ class RawSocket:
                     break
                 payload, self._buf = self._buf[pos:pos + n], self._buf[pos + n:]
                 yield op, payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the server neither ended nor finished within {timeout} s")
+            self.sock.settimeout(left)
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, ConnectionResetError):
+            except ConnectionResetError:
                 return
             if not data:
                 return
@@ -147,11 +153,14 @@ class RawSocket:
 
     def output_until(self, marker: bytes, timeout: float = 10) -> bytes:
         out = b""
-        for op, payload in self.frames(timeout):
-            if op == 0x2:
-                out += payload
-                if marker in out:
-                    return out
+        try:
+            for op, payload in self.frames(timeout):
+                if op == 0x2:
+                    out += payload
+                    if marker in out:
+                        return out
+        except TimeoutError:
+            pass
         raise AssertionError(f"{marker!r} not seen; last output {out[-300:]!r}")
 
     def close_code(self, timeout: float = 10) -> int | None:

@@ -137,11 +137,13 @@ class Bridge:
                     self._dead = True
                     return
                 if data:
-                    last_seen = now
                     try:
                         self._messages(self.reader.feed(data))
                     except wsframe.ProtocolError as e:
                         self.close(e.code, e.reason)
+                    # A paste into a busy shell can hold this thread in write() for a
+                    # while; the peer could not be heard meanwhile, so that is no silence.
+                    last_seen = now = time.monotonic()
             if now - last_seen > self.dead_after:
                 self._dead = True
             elif now - last_ping >= self.ping_every:

@@ -173,29 +173,32 @@ def test_the_list_shows_joins_connections_progress_and_hands(server, trainer):
     term.close()
 
 
-def test_live_updates_reach_the_console_within_a_second(server):
+def test_live_updates_reach_the_console_without_a_reload(server):
     req = urllib.request.Request(server + "/api/trainer/events",
                                  headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(req, timeout=10) as stream:
+    with urllib.request.urlopen(req, timeout=30) as stream:
         first = json.loads(stream.readline().decode().removeprefix("data: "))
         assert first["attendees"] == []
         stream.readline()
-        started = time.monotonic()
-        join(server, "Anna")
+        join(server, "Anna")  # makes a lab host: its time is not the stream's
+        joined = time.monotonic()
         line = stream.readline().decode()
-        assert time.monotonic() - started < 1.5
+        # The stream looks twice a second; how soon on a quiet machine is for bench/, this
+        # only bounds it loosely enough for a busy CI machine.
+        assert time.monotonic() - joined < 5
         assert json.loads(line.removeprefix("data: "))["attendees"][0]["name"] == "Anna"
 
 
 def test_the_console_is_sent_the_room_again_only_when_it_changes(server):
     join(server, "Anna")  # on a step: the time there changes every second, the room does not
     u = urllib.parse.urlsplit(server)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=3)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     conn.request("GET", "/api/trainer/events", headers={"Authorization": f"Bearer {TOKEN}"})
     stream = conn.getresponse()
     first = json.loads(stream.readline().decode().removeprefix("data: "))
     assert first["attendees"][0]["step_since"] <= first["now"]
     stream.readline()  # the blank line that ends the event
+    conn.sock.settimeout(3)
     with pytest.raises(TimeoutError):
         stream.readline()  # nothing within 3 s: the page counts the time on by itself
     conn.close()

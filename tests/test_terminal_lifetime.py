@@ -1,6 +1,7 @@
 """A terminal's processes: the shell is adopted by the lab host's init, and closing the
 terminal hangs up and then kills what is left."""
 
+import re
 import signal
 import time
 
@@ -32,8 +33,10 @@ def test_the_shell_hangs_from_the_lab_hosts_init(labhost):
     term.attach(sink)
     assert term.wait_for(lambda: term.state == "prompt", 10)
     term.write(b"sleep 30 &\r")
-    time.sleep(0.5)
-    code, tree = sh(labhost, "pstree -A 1")
+    tree = ""
+    deadline = time.monotonic() + 30
+    while "bash---sleep" not in tree.replace(" ", "") and time.monotonic() < deadline:
+        tree = sh(labhost, "pstree -A 1")[1]  # until the job has started
     assert tree.startswith("nslab-init") and "bash---sleep" in tree.replace(" ", ""), tree
     terms.shutdown()
 
@@ -45,10 +48,13 @@ def test_closing_a_terminal_ends_its_processes(labhost):
     assert term.wait_for(lambda: term.state == "prompt", 10)
     # One job that ignores the hang-up, one that does not.
     term.write(b"nohup sleep 1001 >/dev/null 2>&1 & sleep 1002 &\r")
-    time.sleep(0.5)
-    assert sh(labhost, "pgrep -c -f 'sleep 100[12]'")[1].strip() == "2"
+    count = ""
+    deadline = time.monotonic() + 30
+    while count != "2" and time.monotonic() < deadline:  # until both have started
+        count = sh(labhost, "pgrep -c -x sleep || true")[1].strip()
+    assert count == "2"
     terms.close_all("anna", grace=0.5)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if sh(labhost, "pgrep -f 'sleep 100[12]' || true")[1].strip() == "" and \
                 sh(labhost, "pgrep -x bash | wc -l")[1].strip() == "1":  # only this check's
@@ -63,11 +69,12 @@ def test_shells_start_with_default_signal_dispositions(labhost):
     sink = Sink()
     term.attach(sink)
     assert term.wait_for(lambda: term.state == "prompt", 10)
-    term.write(b"grep SigIgn /proc/$$/status; sh -c 'grep SigIgn /proc/$$/status'\r")
-    deadline = time.monotonic() + 5
-    while sink.out.count(b"SigIgn:") < 3 and time.monotonic() < deadline:
+    term.write(b"grep SigIgn /proc/$$/status; sh -c 'grep SigIgn /proc/$$/status';"
+               b" echo DO''NE\r")
+    deadline = time.monotonic() + 30
+    while b"DONE" not in sink.out and time.monotonic() < deadline:
         time.sleep(0.05)
-    child = int(sink.out.decode().strip().splitlines()[-2].split()[-1], 16)
+    _shell, child = (int(m, 16) for m in re.findall(rb"SigIgn:\s+([0-9a-f]+)", sink.out))
     # The child of the interactive shell does not ignore SIGINT, SIGPIPE or SIGXFSZ, which
     # a Python server ignores and would otherwise hand down.
     for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):

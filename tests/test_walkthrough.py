@@ -123,8 +123,8 @@ def test_run_while_the_terminal_is_busy_is_a_conflict(server):
     api = Api.joined(server, "Anna")
     term = Term(server, api.cookie)
     term.until("root@lab-")
-    term.send("sleep 20\r")
-    term.until("sleep 20\r\n")
+    term.send("echo RUN''NING; sleep 20\r")
+    term.until("RUNNING")  # output: the shell has marked the command's start before it
     status, answer = api.post("/api/steps/intro/run", {"block": 0})
     assert status == 409 and answer["error"] == "terminal_busy"
     assert "Ctrl-C" in answer["message"]

@@ -85,7 +85,7 @@ echo "pids.events: $(cat /sys/fs/cgroup/lala/pids.events)"
                       "cat /sys/fs/cgroup/pids.max", 30),
     ("veth", """set -e
 unshare -n sleep 60 &
-sleep 0.3
+until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
 mkdir /var/run/netns
 ln -s /proc/$!/ns/net /var/run/netns/hallo
 ip link add hostende type veth peer name containerende

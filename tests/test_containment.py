@@ -37,11 +37,10 @@ def typing_works(term, rounds=10):
         assert f"ok-{i}" in term.run(f"echo ok-{i}", timeout=10)
 
 
-def host_answers(server):
-    started = time.monotonic()
-    with urllib.request.urlopen(server + "/healthz", timeout=10) as res:
+def host_answers(server) -> None:
+    # How fast, beside a bomb, is measured in bench/containment.py; here: that it answers.
+    with urllib.request.urlopen(server + "/healthz", timeout=30) as res:
         assert json.load(res)["status"] == "ok"
-    return time.monotonic() - started
 
 
 def reset_clean(server, hosts, name):
@@ -59,15 +58,19 @@ def test_a_fork_bomb_stays_in_its_lab_host(server, room):
     hosts, term, _ = room
     sh(hosts, "bomb() { bomb | bomb & }; (bomb) >/dev/null 2>&1 &", name="a1")
     cg = hosts._cgroup(hosts.get("a1"))
-    most, end = 0, time.monotonic() + 15
+    # The kernel's own count: a walk of cgroup.procs would see bombs born and dead meanwhile.
+    def tasks() -> int:
+        return int((cg.dirs()[0] / "pids.current").read_text())
+
+    most, end = 0, time.monotonic() + 30
     while most < hosts.config.pids_max // 2 and time.monotonic() < end:  # until it has spread
-        most = max(most, len(cg.pids()))
+        most = max(most, tasks())
         time.sleep(0.05)
     assert hosts.config.pids_max // 2 <= most <= hosts.config.pids_max
     time.sleep(1)  # and a while at its limit
-    assert len(cg.pids()) <= hosts.config.pids_max
+    assert tasks() <= hosts.config.pids_max
     typing_works(term)
-    assert host_answers(server) < 5
+    host_answers(server)
     reset_clean(server, hosts, "a1")
 
 
@@ -76,7 +79,7 @@ def test_a_memory_bomb_is_killed_in_its_lab_host(server, room):
     code, out = sh(hosts, "tail /dev/zero; echo status=$?", name="a1", timeout=60)
     assert "status=137" in out  # the lab host's OOM killer, not the host's
     typing_works(term)
-    assert host_answers(server) < 5
+    host_answers(server)
     reset_clean(server, hosts, "a1")
 
 

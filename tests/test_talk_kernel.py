@@ -52,7 +52,8 @@ def test_namespaces_hups_then_proc(labhost):
 def test_proc_mount_is_invisible_to_the_lab_host_while_the_container_runs(labhost):
     sh(labhost, EXTRACT)
     script = ("unshare -p -f -m -u -n -i chroot /tmp/container "
-              "sh -c 'mount -t proc proc /proc; sleep 5' & sleep 0.5; "
+              "sh -c 'mount -t proc proc /proc; touch /tmp/mounted; sleep 5' & "
+              "until [ -e /tmp/container/tmp/mounted ]; do sleep 0.05; done; "
               "ls -A /tmp/container/proc | wc -l; grep -c container/proc /proc/self/mountinfo; "
               "kill %1")
     code, out = sh(labhost, script)
@@ -85,7 +86,7 @@ cat {group}/pids.events""", timeout=60)
 def test_veth_and_netns_answer_ping(labhost):
     code, out = sh(labhost, """set -e
 unshare -n sleep 60 &
-sleep 0.3
+until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
 mkdir /var/run/netns
 ln -s /proc/$!/ns/net /var/run/netns/hallo
 ip netns exec hallo ip a s

@@ -41,7 +41,7 @@ def test_a_paste_bigger_than_the_pty_buffer_arrives_whole(term):
 
 
 def test_prompt_and_command_events(term):
-    assert "root@lab-anna:~# " in term.out.decode()
+    term.until("root@lab-anna:~# ")
     term.send("false\r")
     assert term.event("command") == {"type": "command", "exit_code": 1}
 
@@ -55,7 +55,7 @@ def test_a_utf8_character_split_across_two_reads_arrives_intact(term):
 
 def test_reconnect_returns_to_the_same_shell_and_screen(server, anna, term):
     pid = term.run("echo pid=$$").split("pid=")[-1].split()[0]
-    term.send("echo vor-dem-abbruch\r")
+    term.send("echo vor-dem-''abbruch\r")
     term.until("vor-dem-abbruch\r\n")
     term.close()
     again = Term(server, anna)
@@ -82,8 +82,8 @@ def test_reconnect_while_top_runs_shows_tops_screen(server, anna, term):
 
 
 def test_reconnect_restores_a_full_screen_program_on_the_alternate_screen(server, anna, term):
-    term.send("echo davor; printf '\\e[?1049h\\e[2J\\e[?1h%s' vollbild; sleep 60\r")
-    term.until("vollbild")
+    term.send("echo davor; printf '\\e[?1049h\\e[2J\\e[?1h%s' voll''bild; sleep 60\r")
+    term.until("vollbild")  # printed, not the echo of the typed line
     term.close()
     again = Term(server, anna)
     replay = again.event("hello")["replay"]
@@ -99,7 +99,7 @@ def test_reconnect_restores_a_full_screen_program_on_the_alternate_screen(server
 def test_two_tabs_on_one_terminal_both_see_output(server, anna, term):
     other = Term(server, anna)
     other.until(PROMPT)
-    term.send("echo fuer-beide\r")
+    term.send("echo fuer-''beide\r")
     term.until("fuer-beide\r\n")
     other.until("fuer-beide\r\n")
     other.close()
@@ -115,13 +115,14 @@ def test_a_flood_without_acks_stays_bounded_and_ctrl_c_stops_it(server, anna):
         t.pump(0.2)
     assert t.received < HIGH + 256 * 1024, t.received  # the server stopped at the window
     assert server.rss() - before < 32 * 1024 * 1024
+    t.out.clear()
     t.send(b"\x03")
-    started = time.monotonic()
     t.ack = True
     t.control({"type": "ack", "bytes": t.received})
-    t.out.clear()
-    t.until(PROMPT, timeout=10)
-    assert time.monotonic() - started < 5
+    t.until(PROMPT, timeout=30)
+    # At once: what came between the interrupt and the prompt is what was already in
+    # flight, not a backlog of the flood.
+    assert len(t.out) < HIGH + 256 * 1024, len(t.out)
     t.close()
 
 
@@ -142,10 +143,11 @@ def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
         while t.received < acked + 64 * 1024 and time.monotonic() < end:
             t.pump(0.5)
         assert t.received >= acked + 64 * 1024, spelling  # the ack let it go on
+    t.out.clear()
     t.send(b"\x03")
     t.ack = True
     t.control({"type": "ack", "bytes": t.received})
-    t.until(PROMPT, timeout=10)
+    t.until(PROMPT, timeout=30)
     t.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import struct
 import time
@@ -80,13 +81,21 @@ class Term:
                 raise AssertionError(f"no {kind!r} event; events {self.events}")
 
     def run(self, command: str, timeout: float = 10) -> str:
-        """Type a command; return the output between its echo and the next prompt."""
+        """Type a command at the prompt; return its output (not the echo of the typed line)
+        once the next prompt has come, so nothing of it is left for the next command."""
         tag = os.urandom(4).hex()
         self.out.clear()
         # The marker is printed in pieces, so the echo of the typed line does not match it.
         self.send(f"{command}; printf '%s-%s-%s\\n' END {tag} $?\r")
-        text = self.until(f"END-{tag}-", timeout).decode(errors="replace")
-        return text
+        deadline = time.monotonic() + timeout
+        self.until(f"END-{tag}-", timeout)
+        end = self.out.index(f"END-{tag}-".encode())
+        while not re.search(rb"[0-9]+\r\n.*# ", self.out[end:], re.S):  # status, then prompt
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.pump(left):
+                raise AssertionError(f"no prompt after {command!r}: {bytes(self.out[-300:])!r}")
+        echo_end = self.out.find(b"\r\n")  # Enter ends the echo of the typed line
+        return self.out[echo_end + 2:end].decode(errors="replace")
 
     def close(self) -> None:
         self.ws.close()

@@ -35,10 +35,19 @@ def worker(master: int) -> int:
 
 
 def sample(pid: int) -> dict:
+    # A websocket the cycle just closed may still be ending in its server thread: wait
+    # until the count of open files stops falling (2 s at most) so it is not taken for a leak.
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    for _ in range(20):
+        time.sleep(0.1)
+        now = len(os.listdir(f"/proc/{pid}/fd"))
+        if now >= fds:
+            break
+        fds = now
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines())
     return {"rss_mib": int(fields["VmRSS"].split()[0]) / 1024,
-            "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(fields["Threads"])}
+            "fds": fds, "threads": int(fields["Threads"])}
 
 
 def leftovers(state: Path, used: list[dict]) -> list[str]:

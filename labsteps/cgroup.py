@@ -238,7 +238,7 @@ class LabCgroup:
 
     # -- destroy --------------------------------------------------------------
 
-    def kill(self, timeout: float = 5.0) -> None:
+    def kill(self, timeout: float = 20.0) -> None:
         """SIGKILL every process of the subtree, forks in flight included; return when none left."""
         deadline = time.monotonic() + timeout
         if self.layout.version == "v2":
@@ -274,7 +274,7 @@ class LabCgroup:
                 return top
         return None
 
-    def remove(self, timeout: float = 5.0) -> None:
+    def remove(self, timeout: float = 20.0) -> None:
         """Remove the subtree in every hierarchy, the attendee's own cgroups included."""
         # The first hierarchy holds the claim: it goes last, so the next lab host to take
         # this slot never finds the other hierarchies half removed. It goes even when they
@@ -293,7 +293,7 @@ class LabCgroup:
                     raise
 
 
-def remove_tree(top: Path, timeout: float = 5.0) -> None:
+def remove_tree(top: Path, timeout: float = 20.0) -> None:
     """rmdir a cgroup and its descendants, deepest first; already gone is fine."""
     deadline = time.monotonic() + timeout
     if not top.exists():

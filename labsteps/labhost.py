@@ -85,7 +85,7 @@ def _start_time(pid: int) -> int | None:
     return int(stat[19]) if stat else None
 
 
-def _reap(host: LabHost, timeout: float = 5.0) -> None:
+def _reap(host: LabHost, timeout: float = 20.0) -> None:
     """Wait until the lab host's pid 1 has exited, and reap it when it is ours.
 
     It is ours when this process started it (we are a subreaper). After a crash of the

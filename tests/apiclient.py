@@ -18,7 +18,7 @@ class Api:
         return cls(base, join(base, name))
 
     def call(self, method: str, path: str, body: object = None, raw: bytes | None = None,
-             timeout: float = 120) -> tuple[int, object]:
+             timeout: float = 300) -> tuple[int, object]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None
                                             else None)
         headers = {"Content-Type": "application/json"} if data is not None else {}

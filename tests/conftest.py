@@ -93,7 +93,7 @@ class Server(str):
         self.proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve"], cwd=ROOT,
                                      env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # the start sweeps what a crash left
         while True:
             try:
                 urllib.request.urlopen(self + "/healthz", timeout=1)
@@ -116,7 +116,7 @@ class Server(str):
         else:
             self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(30)  # gunicorn gives its threads 10 s, then the lab sweeps
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

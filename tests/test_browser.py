@@ -155,8 +155,11 @@ def test_an_attendee_joins_types_runs_checks_and_reloads(server, tab, tmp_path):
     page.screenshot(path=str(tmp_path / "chroot-checked.png"))
 
     # A reload: the server replays the screen into a fresh terminal 1.
-    page.wait_for_timeout(300)  # let the last prompt render before taking the screen
-    before = [r for r in tab.rows() if r.strip()]
+    # The screen as it is once the last row is a prompt: the run's output has rendered.
+    before = [r for r in tab.wait_rows(
+        lambda rows: [r for r in rows if r.strip()][-1:] and
+        [r for r in rows if r.strip()][-1].rstrip().endswith("#"),
+        what="a prompt on the last row") if r.strip()]
     assert any("tar xf" in r for r in before) and "42" in before
     page.reload()
     tab.wait_rows(lambda rows: [r for r in rows if r.strip()] == before,

@@ -50,6 +50,7 @@ def test_the_image_serves_the_lab_and_its_terminal_and_leaves_nothing_behind(lab
 
     # An attendee joins and types into terminal 1, as the page does: keys as binary frames.
     term = Term(lab.url, join(lab.url, "anna"), origin=lab.url)
+    term.until("root@lab-", timeout=30)
     term.send("echo $((6*7))\r")
     term.until(b"42\r\n", timeout=30)  # the echoed line says 6*7; only the shell says 42
     assert "lab-anna" in term.run("hostname", timeout=30)

@@ -35,6 +35,6 @@ def test_kill_9_with_ten_attendees_then_start(server, config):
                                                 "passed": True}
     # and the lab goes on: a visit makes a fresh lab host
     t = Term(server, apis[0].cookie)
-    t.until("root@lab-")
+    t.until("root@lab-", timeout=30)  # the lab host is made again first
     assert "lab-teilnehmerin-0" in t.run("hostname")
     t.close()

@@ -31,7 +31,7 @@ class Term:
         url = base.replace("http://", "ws://") + f"/ws/terminal/{n}"
         headers = {"Cookie": cookie} if cookie else {}
         self._connection = connect(url, additional_headers=headers, origin=origin or base,
-                                   max_size=None, open_timeout=20)
+                                   max_size=None, max_queue=None, open_timeout=20)
         self.ws = self._connection.__enter__()
         self.ack, self.received, self.events = ack, 0, []
         self.out = bytearray()

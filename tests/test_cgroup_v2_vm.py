@@ -123,7 +123,7 @@ def guest() -> tuple[dict[str, tuple[str, str]], str]:
         pytest.skip(f"cgroup v2 VM: {reason}")
     script = (f"{shlex.quote(sys.executable)} -c {shlex.quote(GUEST)} "
               f"<<'NSLAB_STEPS'\n{json.dumps(STEPS)}\nNSLAB_STEPS")
-    code, output = cgroup2_vm.run_in_v2_vm(script, timeout=300)
+    code, output = cgroup2_vm.run_in_v2_vm(script, timeout=600)
     return parse(output), f"exit status {code}, guest output:\n{output}"
 
 
@@ -181,7 +181,7 @@ def test_lab_host_suites_pass_on_cgroup_v2():
         pytest.skip(f"cgroup v2 VM: {reason}")
     script = (f"{shlex.quote(sys.executable)} -m pytest -q -rfE -p no:cacheprovider "
               f"{' '.join(SUITES)}")
-    code, output = cgroup2_vm.run_in_v2_vm(script, timeout=600,
+    code, output = cgroup2_vm.run_in_v2_vm(script, timeout=900,
                                            env={"NSLAB_REQUIRE_ROOT": "1"})
     output = OSC.sub("", output)
     assert code == 0, output[-8000:]

@@ -138,8 +138,11 @@ class Terminal:
                 self._set_size(rows, cols)
                 self.rows, self.cols = rows, cols
 
-    def close(self, grace: float = 2.0) -> None:
-        """Hang up, then SIGKILL whatever of this terminal is still running after grace."""
+    def close(self, grace: float = 2.0, why: str = "reset") -> None:
+        """Hang up, then SIGKILL whatever of this terminal is still running after grace.
+
+        Viewers get a "closed" event with why: "reset" (a new lab host or shell follows)
+        or "stopping" (the server is going away)."""
         with self._lock:
             if self._closed:
                 return
@@ -149,7 +152,7 @@ class Terminal:
             self._changed.notify_all()
         victims = self._own_processes()
         for sub in subs:
-            sub.event({"type": "closed"})
+            sub.event({"type": "closed", "why": why})
         self._wakeup.wake()
         self._reader.join(2)
         with self._fds:  # no write or resize is half done with this number
@@ -464,4 +467,4 @@ class Terminals:
             terms = list(self._terms.values())
             self._terms.clear()
         for term in terms:
-            term.close(grace=0)
+            term.close(grace=0, why="stopping")

@@ -1,10 +1,13 @@
 """The server dies hard with a room full of attendees; the next start cleans up and goes on."""
 
+import urllib.request
+
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from labsteps.labhost import LabHosts
 from tests.apiclient import Api
-from tests.conftest import traces
+from tests.conftest import TOKEN, traces
 from tests.wsclient import Term
 
 pytestmark = pytest.mark.root
@@ -38,3 +41,27 @@ def test_kill_9_with_ten_attendees_then_start(server, config):
     t.until("root@lab-", timeout=30)  # the lab host is made again first
     assert "lab-teilnehmerin-0" in t.run("hostname")
     t.close()
+
+
+def test_a_stop_with_browsers_attached_ends_their_sessions_and_leaves_nothing(server, config):
+    """systemctl stop while a class is in: open terminals and the trainer's event stream
+    must not hold the server until gunicorn kills it before the lab hosts are swept."""
+    api = Api.joined(server, "Anna")
+    term = Term(server, api.cookie)
+    term.until("root@lab-", timeout=30)
+    req = urllib.request.Request(server + "/api/trainer/events",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    stream = urllib.request.urlopen(req, timeout=30)
+    stream.readline()
+    hosts = LabHosts(config)
+    [host] = hosts.list()
+
+    server.stop()  # SIGTERM
+
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            term.pump(5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001  # said, not cut
+    # The rest of the last event, then a clean end (a cut chunked stream raises IncompleteRead).
+    assert stream.read().strip(b"\n") in (b"", b": still here")
+    assert traces(hosts, host) == []

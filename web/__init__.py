@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,6 +40,7 @@ class Lab:
     problems: list[doctor.Finding] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
@@ -66,6 +68,21 @@ class Lab:
     def terminal(self, attendee: Attendee, n: int) -> Terminal:
         self.labhost(attendee)
         return self.terminals.get(attendee.lab, n)
+
+    def stop(self) -> None:
+        """The server is going: end every terminal and event stream now.
+
+        Browsers hold them open for hours, and gunicorn waits for open connections exactly
+        as long as it waits for the worker before killing it: without this, the worker would
+        be killed before its last act, sweeping the lab hosts."""
+        self.stopping.set()
+        if self.terminals is not None:
+            self.terminals.shutdown()
+
+    def sweep(self) -> list[str]:
+        """Destroy every lab host this lab has (the group stays in the state folder)."""
+        self.stop()
+        return self.hosts.sweep() if self.hosts is not None else []
 
 
 def _secret_key(config: Config) -> str:

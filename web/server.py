@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
+import threading
 from dataclasses import replace
 
 from gunicorn.app.base import BaseApplication
@@ -49,13 +51,25 @@ def serve(config: Config) -> int:
           f"   trainer console: /trainer"
           f"   workshop code: {code or '(none: anyone who reaches the lab can join)'}\n",
           flush=True)
-    def sweep(_server, _worker) -> None:
+    lab = app.extensions["nslab"]
+
+    def on_stop_end_sessions(worker) -> None:
+        # gunicorn's SIGTERM handler only stops accepting; the sessions it would wait for
+        # are ended here, so the worker reaches worker_exit (the sweep) well in time.
+        gunicorn_exit = signal.getsignal(signal.SIGTERM)
+
+        def on_term(sig, frame) -> None:
+            gunicorn_exit(sig, frame)
+            threading.Thread(target=lab.stop, name="nslab-stop", daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_term)
+
+    def sweep(_server) -> None:
         # A lab that stops leaves nothing on the machine; the group stays in the state folder.
-        lab = app.extensions["nslab"]
-        if lab.terminals is not None:
-            lab.terminals.shutdown()
-        if lab.hosts is not None:
-            lab.hosts.sweep()
+        lab.sweep()
+
+    def sweep_after_worker(server, _worker) -> None:
+        sweep(server)
 
     _Gunicorn(app, {
         "bind": f"{config.host}:{config.port}",
@@ -65,7 +79,11 @@ def serve(config: Config) -> int:
         "timeout": 120,
         "graceful_timeout": 10,
         "accesslog": None,  # URLs and cookies stay out of logs
-        "worker_exit": sweep,
+        "post_worker_init": on_stop_end_sessions,
+        "worker_exit": sweep_after_worker,
+        # Should the worker have been killed before its sweep, the master sweeps (from the
+        # records in the state folder) once it is gone.
+        "on_exit": sweep,
         "loglevel": "info",
     }).run()
     return 0

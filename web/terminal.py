@@ -77,6 +77,8 @@ class Bridge:
         self._send(wsframe.header(wsframe.TEXT, len(body)), body)
         if message.get("type") == "exit":
             self.close(1000, "the shell has exited")
+        elif message.get("type") == "closed" and message.get("why") == "stopping":
+            self.close(1001, "the lab server is stopping")
         elif message.get("type") == "closed":
             self.close(1012, "the lab host was restarted")
 

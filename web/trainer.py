@@ -152,12 +152,14 @@ def progress_csv():
 @bp.get("/api/trainer/events")
 def events():
     """Server-sent events: the attendees list whenever it changes (checked twice a second)."""
-    classroom, codes = current_lab().classroom, current_lab().attendees
+    lab = current_lab()
+    classroom, codes = lab.classroom, lab.attendees
 
     @stream_with_context
     def stream():
         last, quiet_since, started = None, time.monotonic(), time.monotonic()
-        while time.monotonic() - started < 3600:  # the browser reconnects by itself
+        # An hour at most, and never past the server's stop: the browser reconnects itself.
+        while time.monotonic() - started < 3600 and not lab.stopping.is_set():
             rows, code = classroom.snapshot(), codes.code()
             # on_step_for changes every second; the page counts it on from step_since.
             state = json.dumps([[v for k, v in r.items() if k != "on_step_for"] for r in rows]
@@ -169,7 +171,7 @@ def events():
             elif time.monotonic() - quiet_since > 15:
                 quiet_since = time.monotonic()
                 yield ": still here\n\n"
-            time.sleep(0.5)
+            lab.stopping.wait(0.5)
 
     return Response(stream(), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -205,3 +205,16 @@ def test_fuzz_the_terminal_control_messages(fuzz_server, messages):
         t.ws.send(m)
     assert "still-here" in t.run("echo still-here")  # never closed, never stuck
     t.close()
+
+
+@pytest.fixture
+def home(server_env, tmp_path):
+    server_env["HOME"] = str(tmp_path)
+    server_env.pop("XDG_RUNTIME_DIR", None)
+    return tmp_path
+
+
+def test_no_control_socket_beside_the_lab(home, server):
+    # gunicorn's control socket could add workers, which would split the lab's state.
+    assert urllib.request.urlopen(server + "/healthz", timeout=10).status == 200
+    assert not (home / ".gunicorn").exists()

@@ -36,6 +36,12 @@ class _Gunicorn(BaseApplication):
         return self.application
 
 
+def _knows(setting: str) -> bool:
+    from gunicorn.config import Config as GunicornConfig
+
+    return setting in GunicornConfig().settings
+
+
 def serve(config: Config) -> int:
     from web import create_app
 
@@ -84,6 +90,10 @@ def serve(config: Config) -> int:
         # Should the worker have been killed before its sweep, the master sweeps (from the
         # records in the state folder) once it is gone.
         "on_exit": sweep,
+        # gunicorn 25+ opens a control socket in root's home by default, shared by every
+        # gunicorn on the machine and able to add workers (which would split the lab's
+        # state): the lab does not use it.
+        **({"control_socket_disable": True} if _knows("control_socket_disable") else {}),
         "loglevel": "info",
     }).run()
     return 0

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tests.test_talk_kernel import EXTRACT, TWO_OVERLAYS
+from tests.test_talk_kernel import EXTRACT, TWO_OVERLAYS, VETH
 from tests.vm import cgroup2_vm
 
 pytestmark = [pytest.mark.root, pytest.mark.vm]
@@ -83,19 +83,7 @@ echo "pids.events: $(cat /sys/fs/cgroup/lala/pids.events)"
     # The limits sit on the parent of the lab host's cgroup namespace root: out of reach.
     ("limits-locked", "echo max > /sys/fs/cgroup/pids.max; echo status $?; "
                       "cat /sys/fs/cgroup/pids.max", 30),
-    ("veth", """set -e
-unshare -n sleep 60 &
-until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
-mkdir /var/run/netns
-ln -s /proc/$!/ns/net /var/run/netns/hallo
-ip link add hostende type veth peer name containerende
-ip link set containerende netns hallo
-ip netns exec hallo ip link set containerende up
-ip netns exec hallo ip a add 172.40.1.1/26 dev containerende
-ip link set hostende up
-ip a add 172.40.1.2/26 dev hostende
-ping -c 1 -W 5 172.40.1.1
-kill %1""", 60),
+    ("veth", VETH + "ping -c 1 -W 5 172.40.1.1\nkill %1", 60),
     # Left running on purpose: destroy must end it.
     ("leave-running", "setsid sleep 600 >/dev/null 2>&1 & mkdir /sys/fs/cgroup/lala/sub && "
                       "echo $! > /sys/fs/cgroup/lala/sub/cgroup.procs && cat /proc/$!/cgroup",

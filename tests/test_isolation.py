@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.conftest import sh
-from tests.test_talk_kernel import EXTRACT
+from tests.test_talk_kernel import EXTRACT, VETH
 
 pytestmark = pytest.mark.root
 
@@ -17,17 +17,7 @@ set -e
 mkdir /tmp/upper1 /tmp/work1 /tmp/runningcontainer1
 mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper1,workdir=/tmp/work1 /tmp/runningcontainer1
 hostname > /tmp/runningcontainer1/srv/wer
-unshare -n sleep 60 &
-until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
-mkdir /var/run/netns
-ln -s /proc/$!/ns/net /var/run/netns/hallo
-ip link add hostende type veth peer name containerende
-ip link set containerende netns hallo
-ip netns exec hallo ip link set containerende up
-ip netns exec hallo ip a add 172.40.1.1/26 dev containerende
-ip link set hostende up
-ip a add 172.40.1.2/26 dev hostende
-ping -c 1 -W 2 172.40.1.1 >/dev/null
+""" + VETH + """ping -c 1 -W 2 172.40.1.1 >/dev/null
 echo "ping ok"
 cat /tmp/runningcontainer1/srv/wer
 ls /tmp

@@ -16,6 +16,20 @@ echo eins > /tmp/runningcontainer1/srv/nur-in-1
 echo zwei > /tmp/runningcontainer2/srv/nur-in-2
 ls /tmp/runningcontainer1/srv; echo --; ls /tmp/runningcontainer2/srv; echo --
 ls /tmp/container/srv; echo --; ls /tmp/upper1/srv"""
+# The talk's network namespace by hand: a sleeping process's net namespace named hallo,
+# a veth pair into it, addresses on both ends. The caller pings, then ends it with kill %1.
+VETH = "set -e\n" + """unshare -n sleep 60 &
+# the symlink must not catch the namespace it is leaving
+until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
+mkdir /var/run/netns
+ln -s /proc/$!/ns/net /var/run/netns/hallo
+ip link add hostende type veth peer name containerende
+ip link set containerende netns hallo
+ip netns exec hallo ip link set containerende up
+ip netns exec hallo ip a add 172.40.1.1/26 dev containerende
+ip link set hostende up
+ip a add 172.40.1.2/26 dev hostende
+"""
 
 
 def test_attendee_is_root_on_a_host_of_their_own(labhost):
@@ -84,21 +98,8 @@ cat {group}/pids.events""", timeout=60)
 
 
 def test_veth_and_netns_answer_ping(labhost):
-    code, out = sh(labhost, """set -e
-unshare -n sleep 60 &
-until [ "$(readlink /proc/$!/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.05; done
-mkdir /var/run/netns
-ln -s /proc/$!/ns/net /var/run/netns/hallo
-ip netns exec hallo ip a s
-ip link add hostende type veth peer name containerende
-ip link set containerende netns hallo
-ip netns exec hallo ip a s
-ip netns exec hallo ip link set containerende up
-ip netns exec hallo ip a add 172.40.1.1/26 dev containerende
-ip link set hostende up
-ip a add 172.40.1.2/26 dev hostende
-ping -c 2 -W 2 172.40.1.1
-kill %1""", timeout=60)
+    code, out = sh(labhost, VETH + "ip netns exec hallo ip a s\nping -c 2 -W 2 172.40.1.1\n"
+                   "kill %1", timeout=60)
     assert code == 0, out
     assert " 0% packet loss" in out
 

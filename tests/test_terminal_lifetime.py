@@ -26,26 +26,30 @@ class Sink:
         pass
 
 
-def test_the_shell_hangs_from_the_lab_hosts_init(labhost):
+@pytest.fixture
+def shell(labhost):
+    """Terminal 1 of anna's lab host at its first prompt: (terminals, terminal, its output)."""
     terms = Terminals(labhost)
     term = terms.get("anna", 1)
     sink = Sink()
     term.attach(sink)
-    assert term.wait_for(lambda: term.state == "prompt", 10)
+    assert term.wait_for(lambda: term.state == "prompt", 30)
+    yield terms, term, sink
+    terms.shutdown()
+
+
+def test_the_shell_hangs_from_the_lab_hosts_init(labhost, shell):
+    _terms, term, _sink = shell
     term.write(b"sleep 30 &\r")
     tree = ""
     deadline = time.monotonic() + 30
     while "bash---sleep" not in tree.replace(" ", "") and time.monotonic() < deadline:
         tree = sh(labhost, "pstree -A 1")[1]  # until the job has started
     assert tree.startswith("nslab-init") and "bash---sleep" in tree.replace(" ", ""), tree
-    terms.shutdown()
 
 
-def test_closing_a_terminal_ends_its_processes(labhost):
-    terms = Terminals(labhost)
-    term = terms.get("anna", 1)
-    term.attach(Sink())
-    assert term.wait_for(lambda: term.state == "prompt", 10)
+def test_closing_a_terminal_ends_its_processes(labhost, shell):
+    terms, term, _sink = shell
     # One job that ignores the hang-up, one that does not.
     term.write(b"nohup sleep 1001 >/dev/null 2>&1 & sleep 1002 &\r")
     count = ""
@@ -63,12 +67,8 @@ def test_closing_a_terminal_ends_its_processes(labhost):
     assert sh(labhost, "pgrep -f 'sleep 100[12]' || echo none")[1].strip() == "none"
 
 
-def test_shells_start_with_default_signal_dispositions(labhost):
-    terms = Terminals(labhost)
-    term = terms.get("anna", 1)
-    sink = Sink()
-    term.attach(sink)
-    assert term.wait_for(lambda: term.state == "prompt", 10)
+def test_shells_start_with_default_signal_dispositions(shell):
+    _terms, term, sink = shell
     term.write(b"grep SigIgn /proc/$$/status; sh -c 'grep SigIgn /proc/$$/status';"
                b" echo DO''NE\r")
     deadline = time.monotonic() + 30
@@ -79,4 +79,3 @@ def test_shells_start_with_default_signal_dispositions(labhost):
     # a Python server ignores and would otherwise hand down.
     for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
         assert not child & (1 << (sig - 1)), (sig, sink.out.decode())
-    terms.shutdown()

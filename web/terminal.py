@@ -16,6 +16,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
@@ -44,8 +45,10 @@ class NoThread:
 
 class Bridge:
     def __init__(self, sock: socket.socket, terminal, *, max_input: int, read_only=False,
-                 ping_every: float = 20.0):
+                 ping_every: float = 20.0, role: str = "attendee", resizes: bool = True,
+                 on_attach: Callable[[], None] | None = None):
         self.sock, self.terminal, self.read_only = sock, terminal, read_only
+        self.role = role  # "attendee", "watch" or "takeover": Terminal.roles() tells
         # A peer silent for 2.5 pings is gone (Wi-Fi dropped, laptop asleep).
         self.ping_every, self.dead_after = ping_every, ping_every * 2.5
         self.reader = wsframe.Reader(max_input)
@@ -56,8 +59,8 @@ class Bridge:
         self._closing: tuple[int, str] | None = None
         self._dead = False
         self._held: list[tuple[bytes, bytes]] | None = None  # live output during the replay
-        self.resizes = True  # False for a trainer who took over: the attendee's size stays
-        self.on_attach = None  # called once the bridge sees the terminal (watch notices)
+        self.resizes = resizes  # False for a trainer: the attendee's window decides the size
+        self.on_attach = on_attach  # called once the bridge sees the terminal (watch notices)
         self._wakeup = WakeUp()  # the reader thread's output and closes reach run() by it
         self._owner = threading.current_thread()
         sock.setblocking(False)
@@ -285,18 +288,27 @@ def _only_websockets():
 
 @sock.route("/ws/terminal/<int:n>", bp=bp)
 def terminal_ws(ws, n: int):
-    lab = current_lab()
     attendee = current_attendee()
+    serve(ws, lambda: current_lab().terminal(attendee, n), f"{attendee.name}'s terminal {n}")
+
+
+def serve(ws, terminal: Callable[[], object], what: str, **options) -> None:
+    """Bridge the open websocket ws to terminal() until either ends; options go to Bridge.
+
+    A terminal that cannot be had closes the websocket with 1011 and the reason; what names
+    it in the log."""
+    lab = current_lab()
     try:
-        terminal = lab.terminal(attendee, n)
+        term = terminal()
     except Exception as e:  # reported to the page, logged for the trainer
-        current_app.logger.exception("terminal %s/%s for %s", attendee.lab, n, attendee.name)
+        current_app.logger.warning("no terminal for %s: %s", what, e,
+                                   exc_info=not isinstance(e, LookupError))
         payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
         ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
     else:
         try:
-            Bridge(ws.sock, terminal, max_input=lab.config.max_input,
-                   ping_every=lab.config.ws_ping).run()
+            Bridge(ws.sock, term, max_input=lab.config.max_input, ping_every=lab.config.ws_ping,
+                   **options).run()
         except Exception:  # the websocket is open: no HTTP error page can follow now
-            current_app.logger.exception("terminal %s/%s of %s", attendee.lab, n, attendee.name)
+            current_app.logger.exception("bridge to %s", what)
     ws.connected = False  # the bridge closed the websocket; flask-sock must not again

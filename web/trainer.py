@@ -25,10 +25,10 @@ from flask import (
 )
 
 from labsteps.labhost import LabHostError
-from web import current_lab, wsframe
+from web import current_lab
 from web.api import json_body
 from web.errors import ApiError
-from web.terminal import Bridge, sock
+from web.terminal import serve, sock
 
 bp = Blueprint("trainer", __name__)
 
@@ -205,25 +205,16 @@ def watch(ws, attendee: int, n: int):
     lab = current_lab()
     who = lab.attendees.get(attendee)
     takeover = request.args.get("takeover") == "1"
-    try:
+
+    def terminal():
         if who is None:  # gone since the check before the upgrade (a new group)
             raise LookupError("that attendee has left")
-        terminal = lab.terminal(who, n)
-    except Exception as e:  # reported to the console, logged for the trainer
-        current_app.logger.warning("watching %s/%s: %s", attendee, n, e)
-        payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
-        ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
-        ws.connected = False
-        return
-    bridge = Bridge(ws.sock, terminal, max_input=lab.config.max_input,
-                    read_only=not takeover, ping_every=lab.config.ws_ping)
-    bridge.role = "takeover" if takeover else "watch"
-    bridge.resizes = False  # the attendee's window decides the size
-    bridge.on_attach = lambda: lab.classroom.watch_changed(who)
+        return lab.terminal(who, n)
+
     try:
-        bridge.run()
-    except Exception:  # the websocket is open: no HTTP error page can follow now
-        current_app.logger.exception("watching %s/%s", who.name, n)
+        serve(ws, terminal, f"attendee {attendee}'s terminal {n} (trainer)",
+              read_only=not takeover, role="takeover" if takeover else "watch",
+              resizes=False, on_attach=lambda: lab.classroom.watch_changed(who))
     finally:
-        ws.connected = False
-        lab.classroom.watch_changed(who)
+        if who is not None:
+            lab.classroom.watch_changed(who)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,26 +32,50 @@ def free_port() -> int:
 
 @contextmanager
 def lab_server(token: str, **env: str) -> Iterator[tuple[str, Path, subprocess.Popen]]:
-    """(base URL, state folder, server process) of a running `nslab serve`."""
+    """(base URL, state folder, server process) of a running `nslab serve`.
+
+    RuntimeError, with the end of the server's log, when it does not come up."""
     work = Path(tempfile.mkdtemp(prefix="nslab-bench-"))
-    state = work / "state"
+    state, log_path = work / "state", work / "serve.log"
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, env={**os.environ, "NSLAB_STATE_DIR": str(state),
-                                        "NSLAB_PORT": str(port), "NSLAB_TRAINER_TOKEN": token,
-                                        "NSLAB_WORKSHOP_CODE": "", **env})
+    with open(log_path, "wb") as log:
+        # `python -m web.cli` rather than the nslab script: a `pkill -f "nslab serve"`
+        # meant for someone else's server does not end this one mid-run.
+        server = subprocess.Popen(
+            [sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "NSLAB_HOST": "127.0.0.1", "NSLAB_STATE_DIR": str(state),
+                 "NSLAB_PORT": str(port), "NSLAB_TRAINER_TOKEN": token,
+                 "NSLAB_WORKSHOP_CODE": "", **env})
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        try:
+            _wait_healthy(server, base)
+        except RuntimeError as e:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{e}\n--- serve log ---\n{tail}") from None
         yield base, state, server
     finally:
         server.send_signal(signal.SIGTERM)  # the lab sweeps its lab hosts on the way out
-        server.wait(30)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
         LabHosts(Config.from_env(state_dir=state)).sweep()  # should it have died hard
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _wait_healthy(server: subprocess.Popen, base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"nslab serve exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                return
+        except urllib.error.HTTPError as e:  # 503: this machine cannot run lab hosts
+            raise RuntimeError(f"healthz answered {e.code}: {e.read().decode()[:300]}") from None
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nslab serve did not answer within {timeout:g} s")

@@ -92,6 +92,7 @@ def _reap(host: LabHost, timeout: float = 20.0) -> None:
     server it belongs to the host's init, which reaps it in its own time: an exited
     process holds no memory, cgroup or namespace any more, only its pid."""
     deadline = time.monotonic() + timeout
+    tries = 0
     while _start_time(host.pid) == host.started:
         try:
             os.waitpid(host.pid, os.WNOHANG)
@@ -101,7 +102,35 @@ def _reap(host: LabHost, timeout: float = 20.0) -> None:
                 return
         if time.monotonic() > deadline:
             raise LabHostError(f"pid 1 of lab host {host.name} ({host.pid}) is not reaped")
+        tries += 1
+        if tries % 16 == 0:
+            _reap_orphans_from_lab_hosts()
         time.sleep(0.002)
+
+
+def _reap_orphans_from_lab_hosts() -> None:
+    """Reap our zombie children that lived in a lab host's pid namespace.
+
+    A pid namespace's init finishes exiting only when every process of the namespace has
+    been reaped. A shell being spawned when its lab host is destroyed leaves one such
+    process: the child `nsenter` made inside, orphaned when nsenter was killed and adopted
+    by this process, the subreaper. Children in the host's own pid namespace (subprocess's)
+    are left to whoever waits for them."""
+    me = str(os.getpid())
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == me and fields.get("State", "").strip()[:1] == "Z" \
+                and len(fields.get("NSpid", "").split()) > 1:
+            try:
+                os.waitpid(int(entry.name), os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def hostname_for(name: str) -> str:
@@ -127,6 +156,7 @@ class LabHosts:
                                     memory_bytes=parse_size(config.memory_max))
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}  # one create/destroy per name at a time
+        self._closed = False
         # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
         # process adopts them and reaps them on destroy, whatever the host's init does.
         kernel.set_child_subreaper()
@@ -141,6 +171,8 @@ class LabHosts:
 
     def create(self, name: str, hostname: str | None = None) -> LabHost:
         """Make a fresh lab host called name; an old one of that name is destroyed first."""
+        if self._closed:
+            raise LabHostError("the lab server is stopping")
         if not NAME.match(name):
             raise LabHostError(f"bad lab host name {name!r}: use a-z, 0-9, - and _")
         for path in (self.config.image_path, self.config.init_path):
@@ -279,11 +311,23 @@ class LabHosts:
         hosts = (self.get(p.stem) for p in sorted(self.records.glob("*.json")))
         return [h for h in hosts if h is not None]
 
+    def close(self) -> None:
+        """Make no more lab hosts (the server is stopping); destroy and sweep still work."""
+        self._closed = True
+
     def sweep(self) -> list[str]:
-        """Destroy every lab host this state folder knows of (at start, after a crash)."""
+        """Destroy every lab host this state folder knows of (at start, after a crash).
+
+        One that will not go does not keep the others: LabHostError names it at the end."""
         names = [p.stem for p in sorted(self.records.glob("*.json"))]
+        failed = []
         for name in names:
-            self.destroy(name)
+            try:
+                self.destroy(name)
+            except LabHostError as e:
+                failed.append(str(e))
+        if failed:
+            raise LabHostError("; ".join(failed))
         return names
 
     def processes(self, name: str) -> set[int]:

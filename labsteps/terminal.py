@@ -93,6 +93,7 @@ class Terminal:
         self._changed = threading.Condition(self._lock)
         self._paused = False
         self._closed = False
+        self.closed_why: str | None = None  # what close() said: "reset" or "stopping"
         self._fds = threading.Lock()  # held around every use of the fds that close() closes
         self._last_size, self._last_at = 0, 0.0  # the last chunk read, and when
         try:
@@ -147,6 +148,7 @@ class Terminal:
             if self._closed:
                 return
             self._closed = True
+            self.closed_why = why
             subs = list(self._subs)
             self.state = "exited"  # a Run waiting for a prompt stops waiting
             self._changed.notify_all()
@@ -434,10 +436,13 @@ class Terminals:
         self.hosts = hosts
         self._lock = threading.Lock()
         self._terms: dict[tuple[str, int], Terminal] = {}
+        self._stopped = False
 
     def get(self, name: str, n: int, rows: int = 24, cols: int = 80) -> Terminal:
         """The live terminal n of lab host name, spawning a login shell if there is none."""
         with self._lock:
+            if self._stopped:
+                raise TerminalGone("the lab server is stopping")
             term = self._terms.get((name, n))
             if term is not None and term.alive:
                 return term
@@ -463,7 +468,9 @@ class Terminals:
             term.close(grace)
 
     def shutdown(self) -> None:
+        """Close every terminal, for good: the server is stopping."""
         with self._lock:
+            self._stopped = True
             terms = list(self._terms.values())
             self._terms.clear()
         for term in terms:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,15 +79,20 @@ def test_a_slot_is_taken_again_while_its_last_owner_is_still_being_cleaned_up():
     layout = cgroup.detect()
     failures: list[str] = []
     claimed: list[int] = []
+    lost: list[int] = []
+    slots = (4090, 4090, 4091)  # two owners of one slot race for it; a third, for the parent
+    start = threading.Barrier(len(slots))
 
     def churn(slot: int) -> None:
         cg = cgroup.LabCgroup(layout, slot, 0, 0)
         mine = 0
+        start.wait()
         deadline = time.monotonic() + 120
         # Counted in claims, not attempts: how often the rival wins depends on the machine's load.
         while mine < 100 and time.monotonic() < deadline:
             try:
                 if not cg.claim():
+                    lost.append(slot)
                     time.sleep(0)
                     continue
             except Exception as e:
@@ -106,13 +112,51 @@ def test_a_slot_is_taken_again_while_its_last_owner_is_still_being_cleaned_up():
                 except Exception as e:
                     failures.append(repr(e))
 
-    # Two owners of one slot race for it; a third, alone in its slot, races for the parent.
-    slots = (4090, 4090, 4091)
     threads = [threading.Thread(target=churn, args=(s,)) for s in slots]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert failures == []
-    assert claimed.count(4090) == 200 and claimed.count(4091) == 100  # the race ran, often
+    assert claimed.count(4090) == 200 and claimed.count(4091) == 100
+    assert lost.count(4090) > 0 and lost.count(4091) == 0  # the two owners did meet
     assert not any(cgroup.LabCgroup(layout, s, 0, 0).exists() for s in slots)
+
+
+def test_a_stopping_lab_makes_no_more_lab_hosts_or_shells(hosts):
+    from labsteps.labhost import LabHostError
+    from labsteps.terminal import TerminalGone, Terminals
+
+    hosts.create("anna")
+    terms = Terminals(hosts)
+    terms.get("anna", 1)
+    hosts.close()
+    terms.shutdown()
+    with pytest.raises(LabHostError, match="stopping"):
+        hosts.create("bert")
+    with pytest.raises(TerminalGone, match="stopping"):
+        terms.get("anna", 2)
+    assert hosts.sweep() == ["anna"]  # what there is still goes
+    assert hosts.list() == []
+
+
+def test_a_lab_host_goes_when_a_process_entering_it_lost_its_parent(hosts):
+    """nsenter, killed while its child runs inside (a shell spawning as a reset comes): the
+    child is adopted by this process, the subreaper, and the lab host's pid 1 cannot finish
+    exiting until someone reaps it."""
+    host = hosts.create("anna")
+    argv, env = hosts.command(host, ["/bin/sleep", "600"])
+    nsenter = subprocess.Popen(argv, env=env)  # sh execs env, which execs nsenter: one pid
+
+    def sleeping() -> bool:
+        return any(Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+                   for pid in hosts.processes("anna") if Path(f"/proc/{pid}").exists())
+
+    deadline = time.monotonic() + 30
+    while not sleeping() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sleeping()
+    nsenter.kill()
+    nsenter.wait()
+    hosts.destroy("anna")  # LabHostError "not reaped" before the orphan was reaped
+    assert traces(hosts, host) == []

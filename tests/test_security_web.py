@@ -217,4 +217,5 @@ def home(server_env, tmp_path):
 def test_no_control_socket_beside_the_lab(home, server):
     # gunicorn's control socket could add workers, which would split the lab's state.
     assert urllib.request.urlopen(server + "/healthz", timeout=10).status == 200
+    server.stop()  # gunicorn makes it in the background; by its stop it would be there
     assert not (home / ".gunicorn").exists()

@@ -16,7 +16,7 @@ from flask import Flask
 from labsteps import doctor
 from labsteps.cgroup import CgroupError
 from labsteps.config import Config
-from labsteps.labhost import LabHosts, hostname_for
+from labsteps.labhost import LabHostError, LabHosts, hostname_for
 from labsteps.runner import Runner
 from labsteps.talk import load_steps
 from labsteps.terminal import Terminal, Terminals
@@ -70,19 +70,22 @@ class Lab:
         return self.terminals.get(attendee.lab, n)
 
     def stop(self) -> None:
-        """The server is going: end every terminal and event stream now.
+        """The server is going: make no more lab hosts or shells, end every terminal and
+        event stream, and destroy the lab hosts (the group stays in the state folder).
 
-        Browsers hold them open for hours, and gunicorn waits for open connections exactly
-        as long as it waits for the worker before killing it: without this, the worker would
-        be killed before its last act, sweeping the lab hosts."""
+        Browsers hold websockets and event streams open for hours, and gunicorn waits for
+        open connections as long as it waits for the worker before killing it: so this runs
+        at once on SIGTERM, not after the connections. Safe to call again."""
         self.stopping.set()
+        if self.hosts is not None:
+            self.hosts.close()
         if self.terminals is not None:
             self.terminals.shutdown()
-
-    def sweep(self) -> list[str]:
-        """Destroy every lab host this lab has (the group stays in the state folder)."""
-        self.stop()
-        return self.hosts.sweep() if self.hosts is not None else []
+        if self.hosts is not None:
+            try:
+                self.hosts.sweep()
+            except LabHostError as e:  # the others went; the next start tries again
+                log.error("stopping: %s", e)
 
 
 def _secret_key(config: Config) -> str:

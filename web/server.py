@@ -59,23 +59,35 @@ def serve(config: Config) -> int:
           flush=True)
     lab = app.extensions["nslab"]
 
-    def on_stop_end_sessions(worker) -> None:
-        # gunicorn's SIGTERM handler only stops accepting; the sessions it would wait for
-        # are ended here, so the worker reaches worker_exit (the sweep) well in time.
+    def stop_at_once_on_term(worker) -> None:
+        # gunicorn's SIGTERM handler only stops accepting, then waits for open connections
+        # (terminals, event streams) until the master kills the worker; the lab stops now.
+        # The handler only sets an event: starting a thread in it could deadlock.
+        term = threading.Event()
+
+        def stop_when_told() -> None:
+            term.wait()
+            lab.stop()
+
+        threading.Thread(target=stop_when_told, name="nslab-stop", daemon=True).start()
         gunicorn_exit = signal.getsignal(signal.SIGTERM)
 
         def on_term(sig, frame) -> None:
             gunicorn_exit(sig, frame)
-            threading.Thread(target=lab.stop, name="nslab-stop", daemon=True).start()
+            term.set()
 
         signal.signal(signal.SIGTERM, on_term)
+        signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn had it
 
-    def sweep(_server) -> None:
+    def stop(_server) -> None:
         # A lab that stops leaves nothing on the machine; the group stays in the state folder.
-        lab.sweep()
+        try:
+            lab.stop()
+        except Exception:  # the master must still exit; the next start sweeps again
+            logging.getLogger("nslab").exception("stopping")
 
-    def sweep_after_worker(server, _worker) -> None:
-        sweep(server)
+    def stop_after_worker(server, _worker) -> None:
+        stop(server)
 
     _Gunicorn(app, {
         "bind": f"{config.host}:{config.port}",
@@ -85,11 +97,11 @@ def serve(config: Config) -> int:
         "timeout": 120,
         "graceful_timeout": 10,
         "accesslog": None,  # URLs and cookies stay out of logs
-        "post_worker_init": on_stop_end_sessions,
-        "worker_exit": sweep_after_worker,
+        "post_worker_init": stop_at_once_on_term,
+        "worker_exit": stop_after_worker,
         # Should the worker have been killed before its sweep, the master sweeps (from the
         # records in the state folder) once it is gone.
-        "on_exit": sweep,
+        "on_exit": stop,
         # gunicorn 25+ opens a control socket in root's home by default, shared by every
         # gunicorn on the machine and able to add workers (which would split the lab's
         # state): the lab does not use it.

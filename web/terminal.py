@@ -96,8 +96,11 @@ class Bridge:
         self._held = []  # live output the reader hands over before the replay is queued
         try:
             replay = self.terminal.attach(self)
-        except TerminalGone:  # a reset closed it while this connection opened
-            self.close(1012, "the lab host was restarted")
+        except TerminalGone:  # a reset or a stop closed it while this connection opened
+            if getattr(self.terminal, "closed_why", None) == "stopping":
+                self.close(1001, "the lab server is stopping")
+            else:
+                self.close(1012, "the lab host was restarted")
             self._finish()
             return
         try:
@@ -303,7 +306,8 @@ def serve(ws, terminal: Callable[[], object], what: str, **options) -> None:
     except Exception as e:  # reported to the page, logged for the trainer
         current_app.logger.warning("no terminal for %s: %s", what, e,
                                    exc_info=not isinstance(e, LookupError))
-        payload = wsframe.close_payload(1011, f"no terminal: {e}"[:120])
+        code = 1001 if lab.stopping.is_set() else 1011
+        payload = wsframe.close_payload(code, f"no terminal: {e}"[:120])
         ws.sock.sendall(wsframe.header(wsframe.CLOSE, len(payload)) + payload)
     else:
         try:

@@ -1,5 +1,7 @@
 """The server dies hard with a room full of attendees; the next start cleans up and goes on."""
 
+import os
+import time
 import urllib.request
 
 import pytest
@@ -65,3 +67,27 @@ def test_a_stop_with_browsers_attached_ends_their_sessions_and_leaves_nothing(se
     # The rest of the last event, then a clean end (a cut chunked stream raises IncompleteRead).
     assert stream.read().strip(b"\n") in (b"", b": still here")
     assert traces(hosts, host) == []
+
+
+def test_a_worker_whose_master_was_killed_leaves_the_sweep_to_the_next_start(server, config):
+    """A new server may already be starting on the state folder: two sweeps must not race."""
+    Api.joined(server, "Anna")
+    hosts = LabHosts(config)  # this process is a subreaper now: the orphaned worker comes here
+    [host] = hosts.list()
+    worker = server.worker_pid()
+    server.proc.kill()  # the master only
+    server.proc.wait()
+    deadline = time.monotonic() + 30  # the worker looks for its master about once a second
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(worker, os.WNOHANG)[0] == worker:
+                break
+        except ChildProcessError:
+            if not os.path.exists(f"/proc/{worker}"):
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker outlived its master")
+    assert host.alive()  # not swept on the way out...
+    server.start()
+    assert traces(hosts, host) == []  # ...but by the next start

@@ -9,6 +9,7 @@ trainer's views, and room for ordinary requests.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -86,7 +87,12 @@ def serve(config: Config) -> int:
         except Exception:  # the master must still exit; the next start sweeps again
             logging.getLogger("nslab").exception("stopping")
 
-    def stop_after_worker(server, _worker) -> None:
+    def stop_after_worker(server, worker) -> None:
+        if os.getppid() != worker.ppid:
+            # The master died (killed): a new server may already be starting on this state
+            # folder, and its start sweeps what is left; two sweeps must not race.
+            logging.getLogger("nslab").warning("the master is gone; the next start sweeps")
+            return
         stop(server)
 
     _Gunicorn(app, {

@@ -113,6 +113,14 @@ class Server(str):
             except (OSError, IndexError, ValueError):
                 pass
             self.proc.kill()
+            self.proc.wait()
+            # The master may have forked a new worker between the two kills; left alone, it
+            # would answer the next start's health check with the old lab.
+            for pid in self.processes():
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
         else:
             self.proc.terminate()
         try:
@@ -120,6 +128,19 @@ class Server(str):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+    def processes(self) -> list[int]:
+        """Every process of this server (master, workers), found by its port in its environ."""
+        mine = f"NSLAB_PORT={self.env['NSLAB_PORT']}".encode()
+        found = []
+        for entry in os.scandir("/proc"):
+            try:
+                if entry.name.isdigit() and mine in Path(entry.path, "environ").read_bytes() \
+                        .split(b"\0") and b"web.cli" in Path(entry.path, "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
 
     def worker_pid(self) -> int:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()

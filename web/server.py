@@ -52,6 +52,9 @@ def serve(config: Config) -> int:
         # Printed once, to the console of whoever started the lab; never logged again.
         print(f"\n  trainer token: {config.trainer_token}\n"
               f"  (set NSLAB_TRAINER_TOKEN to choose your own)\n", flush=True)
+    # create_app runs here, in what becomes gunicorn's master: LabHosts makes this process
+    # the subreaper, so lab hosts' pid 1 (and orphans a killed nsenter leaves inside) become
+    # the master's children, and gunicorn's master reaps every child it has.
     app = create_app(config)
     code = app.extensions["nslab"].attendees.code()
     print(f"  nslab on http://{config.host}:{config.port}/"

@@ -118,15 +118,15 @@ def _reap_orphans_from_lab_hosts() -> None:
     are left to whoever waits for them."""
     me = str(os.getpid())
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if not stat or stat[:2] != ["Z", me]:  # state and parent
             continue
-        try:
+        try:  # NSpid lists a pid per namespace level: two or more inside a lab host
             status = Path(entry.path, "status").read_text()
         except OSError:
             continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == me and fields.get("State", "").strip()[:1] == "Z" \
-                and len(fields.get("NSpid", "").split()) > 1:
+        nspid = status.partition("\nNSpid:")[2].partition("\n")[0].split()
+        if len(nspid) > 1:
             try:
                 os.waitpid(int(entry.name), os.WNOHANG)
             except ChildProcessError:

@@ -80,9 +80,14 @@ class Bridge:
         self._send(wsframe.header(wsframe.TEXT, len(body)), body)
         if message.get("type") == "exit":
             self.close(1000, "the shell has exited")
-        elif message.get("type") == "closed" and message.get("why") == "stopping":
-            self.close(1001, "the lab server is stopping")
         elif message.get("type") == "closed":
+            self._gone(message.get("why"))
+
+    def _gone(self, why: str | None) -> None:
+        """The terminal was closed: by a stop of the server, or a reset (a new one follows)."""
+        if why == "stopping":
+            self.close(1001, "the lab server is stopping")
+        else:
             self.close(1012, "the lab host was restarted")
 
     def close(self, code: int, reason: str) -> None:
@@ -97,10 +102,7 @@ class Bridge:
         try:
             replay = self.terminal.attach(self)
         except TerminalGone:  # a reset or a stop closed it while this connection opened
-            if getattr(self.terminal, "closed_why", None) == "stopping":
-                self.close(1001, "the lab server is stopping")
-            else:
-                self.close(1012, "the lab host was restarted")
+            self._gone(self.terminal.closed_why)
             self._finish()
             return
         try:

@@ -151,6 +151,32 @@ def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
     t.close()
 
 
+def test_a_flood_arrives_whole_in_order_and_in_frames_of_at_most_64_kib(server, anna):
+    # A flood's output is sent by the bridge thread from a queue, an event in its own
+    # order behind it; the reader thread sends a keystroke's echo itself.
+    raw = RawSocket(server, anna)
+    raw.output_until(PROMPT.encode(), timeout=30)
+    raw.frame(0x2, b"head -c 3000000 /dev/zero | tr '\\0' a; echo flut-''ende\r")
+    out, frames, received, acked, event_at = bytearray(), [], 0, 0, None
+    for op, payload in raw.frames(timeout=120):
+        frames.append((op, len(payload)))
+        if op == 0x2:
+            out += payload
+            received += len(payload)
+            if received - acked >= 64 * 1024:
+                acked = received
+                raw.frame(0x1, b'{"type":"ack","bytes":%d}' % acked)
+        elif op == 0x1 and b'"command"' in payload:
+            event_at = len(out)
+            break
+    assert max(n for op, n in frames if op == 0x2) <= 64 * 1024
+    first = out.find(b"a" * 100)
+    flood, rest = out[first:first + 3_000_000], out[first + 3_000_000:]
+    assert flood == b"a" * 3_000_000 and rest.startswith((b"flut-ende", b"\r\nflut-ende"))
+    assert event_at is not None and event_at > out.find(b"flut-ende")  # after the output
+    raw.sock.close()
+
+
 def test_keys_sent_in_one_packet_with_an_ack_reach_the_shell(server, anna):
     raw = RawSocket(server, anna)
     assert raw.status == 101

@@ -19,7 +19,7 @@ class Sink:
     def __init__(self):
         self.out = bytearray()
 
-    def output(self, data):
+    def output(self, data, bulk=False):
         self.out += data
 
     def event(self, message):

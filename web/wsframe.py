@@ -51,14 +51,23 @@ class Reader:
         self._frag = bytearray()
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        n = len(data) - 6  # the payload's length if data is one short masked frame
-        if 0 <= n < min(126, self.max_message + 1) and data[1] == 0x80 | n and \
-                data[0] in (0x81, 0x82) and not self._buf and self._frag_op is None:
-            # Exactly one whole short text or binary frame, as a keystroke or an ack comes:
-            # skip the general parser (the echo's round trip waits for it).
-            return [(data[0] & 0x0F, _unmask(data[6:], data[2:6]))]
-        self._buf += data
         out = []
+        if not self._buf and self._frag_op is None:
+            # Whole short text or binary frames, as keystrokes and acks come (often a key
+            # and the ack of the last echo in one read): skip the general parser, the
+            # echo's round trip waits for them.
+            pos, end, limit = 0, len(data), min(125, self.max_message)
+            while pos + 6 <= end and data[pos] in (0x81, 0x82) and data[pos + 1] & 0x80:
+                n = data[pos + 1] & 0x7F
+                if n > limit or pos + 6 + n > end:
+                    break
+                out.append((data[pos] & 0x0F, _unmask(data[pos + 6:pos + 6 + n],
+                                                      data[pos + 2:pos + 6])))
+                pos += 6 + n
+            if pos == end:
+                return out
+            data = data[pos:]
+        self._buf += data
         while True:
             frame = self._next_frame()
             if frame is None:

@@ -31,13 +31,15 @@ LOW = 128 * 1024
 CHUNK = 64 * 1024  # also the largest websocket frame the bridge sends
 DETACHED_RATE = 4 * 1024 * 1024  # bytes/s read while nobody watches, so a flood idles
 STREAMING = 4000  # a read this big found the pty's buffer full: there is more
-STREAM_GAP = 0.002  # output that follows other output this soon may be a flood's
+SMALL = 4096  # a frame below this costs about what a full one does (see _read_chunk)
+STREAM_GAP = 0.002  # output that follows a chunk of 1 KiB or more this soon is streaming
+STREAM_PAUSE = 0.00025  # how long a small chunk of streaming output waits for more
 
 
 class Subscriber(Protocol):
     unacked: int
 
-    def output(self, data: bytes, bulk: bool) -> None: ...
+    def output(self, data: bytes) -> None: ...
 
     def event(self, message: dict) -> None: ...
 
@@ -93,7 +95,7 @@ class Terminal:
         self._closed = False
         self.closed_why: str | None = None  # what close() said: "reset" or "stopping"
         self._fds = threading.Lock()  # held around every use of the fds that close() closes
-        self._run, self._last_at = 0, 0.0  # bytes of output in a quick run, the last when
+        self._last_size, self._last_at = 0, 0.0  # the last chunk read, and when
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
             # adopted by the lab host's init and takes this pty as its controlling tty.
@@ -253,35 +255,36 @@ class Terminal:
                     self._exited()
                     return
                 if data:
-                    now = time.monotonic()
-                    # A flood: 1 KiB or more so far in chunks each following the last within
-                    # STREAM_GAP. The viewers send it from their own threads, in frames as
-                    # big as it gathers; typing never comes that fast.
-                    if now - self._last_at > STREAM_GAP:
-                        self._run = 0
-                    self._run += len(data)
-                    self._last_at = now
-                    self._deliver(data, bulk=self._run - len(data) >= 1024)
+                    self._deliver(data)
                     if not self._subs and len(data) >= CHUNK // 2:
                         time.sleep(len(data) / DETACHED_RATE)
 
     def _read_chunk(self) -> bytes | None:
-        """Up to CHUNK bytes, read while the pty has more; None: the shell is gone.
+        """Up to CHUNK bytes; the pty hands out at most 4 KiB per read. None: shell gone.
 
-        The pty hands out at most 4 KiB per read (its line discipline's buffer) and refills
-        that only as it is read, so a flood reaches the browser only as fast as this loop
-        comes back to the pty: what it reads it hands on without waiting for anything."""
-        parts, size = [], 0
-        while size < CHUNK:
-            data = self._read_pty(CHUNK - size)
-            if data is None:  # gone: what came before still counts, the next read says so
+        A frame costs a send, a wake-up of the browser and often an ack, whatever its size,
+        and a flood of short lines (yes) leaves the pty a few hundred bytes at a time. So
+        while output streams (the last chunk had 1 KiB or more and went out moments ago), a
+        chunk still smaller than SMALL waits STREAM_PAUSE once for more. A keystroke's echo
+        follows no such chunk and goes out at once."""
+        streaming = self._last_size >= 1024 and time.monotonic() - self._last_at < STREAM_GAP
+        data = self._read_pty(CHUNK)
+        parts, size, waited = [], 0, False
+        while True:
+            if data is None:
+                return b"".join(parts) or None
+            if data:
+                parts.append(data)
+                size += len(data)
+            if size >= CHUNK:
                 break
-            parts.append(data)
-            size += len(data)
             if len(data) < STREAMING:  # the pty has no more just now
-                break
-        if not size:
-            return None if data is None else b""
+                if not streaming or size >= SMALL or waited:
+                    break
+                waited = True
+                time.sleep(STREAM_PAUSE)
+            data = self._read_pty(CHUNK - size)
+        self._last_size, self._last_at = size, time.monotonic()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_pty(self, n: int) -> bytes | None:
@@ -295,7 +298,7 @@ class Terminal:
                 return None
             raise
 
-    def _deliver(self, data: bytes, bulk: bool = False) -> None:
+    def _deliver(self, data: bytes) -> None:
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
         # the two-byte one costs some 80 us per 64 KiB, and a flood has no ESC at all.
         osc = b"\x1b" in data and b"\x1b]" in data
@@ -309,7 +312,7 @@ class Terminal:
             if events:
                 self._changed.notify_all()
         for sub in subs:
-            sub.output(data, bulk)
+            sub.output(data)
         for status in finished:
             for sub in subs:
                 sub.event({"type": "command", "exit_code": status})

@@ -19,7 +19,7 @@ class Sink:
     def __init__(self):
         self.out = bytearray()
 
-    def output(self, data, bulk=False):
+    def output(self, data):
         self.out += data
 
     def event(self, message):

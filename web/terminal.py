@@ -36,8 +36,6 @@ from web.session import current_attendee
 
 MAX_PENDING = 4 * 1024 * 1024  # a client that acks what it never read is cut off here
 DEFER = 8 * 1024  # output chunks from this size on are sent by the bridge thread
-SMALL = 4096  # a frame below this costs about what a full one does (a send, a wake-up, an ack)
-STREAM_PAUSE = 0.00025  # how long a flood's short output waits for more before it is sent
 # An ack as browsers (JSON.stringify) and Python clients (json.dumps) write it; anything
 # else that is an ack still parses as JSON in _control, only slower.
 _ACK = re.compile(rb"[ \t\r\n]*".join(  # JSON's whitespace between the tokens
@@ -88,14 +86,14 @@ class Bridge:
 
     # -- called by the terminal's reader thread ------------------------------------
 
-    def output(self, data: bytes, bulk: bool = False) -> None:
-        """Output for the browser; bulk: part of a flood, sent by the bridge thread."""
+    def output(self, data: bytes) -> None:
+        """Output for the browser; a big chunk (a flood's) is sent by the bridge thread."""
         with self._lock:
             self.sent += len(data)
             if self._held is not None and threading.current_thread() is not self._owner:
                 self._held.append((None, data))
                 return
-            wake = self._output_locked(data, bulk or len(data) >= DEFER)
+            wake = self._output_locked(data, len(data) >= DEFER)
         if wake:
             self._wakeup.wake()
 
@@ -314,14 +312,6 @@ class Bridge:
         with self._lock:
             if self._dead:
                 return
-            if not self._queue and 0 < self._loose_size < SMALL:
-                # A flood of short lines (yes) comes a few hundred bytes at a time: let a
-                # little more gather, or every short chunk costs a frame and an ack.
-                self._lock.release()
-                try:
-                    time.sleep(STREAM_PAUSE)
-                finally:
-                    self._lock.acquire()
             self._frame_loose()
             if not self._queue:
                 return

@@ -4,11 +4,10 @@ Protocol (../shared/api.md): binary frames are raw bytes both ways; text frames 
 control messages from the client (resize, ack) and events from the server (hello, command,
 exit, error). The bridge thread polls the socket. Small output (a keystroke's echo, a
 command's answer) goes from the terminal's reader thread straight onto the socket, which
-saves a thread hand-off on every echo; a flood's big chunks are queued for the bridge
+saves a thread hand-off on every echo; big chunks (a flood's) are queued for the bridge
 thread, which sends them while the reader is already back at the pty. A pty hands out
 4 KiB per read and refills only while someone reads, so a reader busy in a 64 KiB send
-stalls the shell: handing the sends over raised a flood's rate by a tenth to a fifth here
-(medians of side-by-side runs, which swing a lot on this machine). Nothing
+stalls the shell (see README, Measured, for what handing the sends over gave). Nothing
 blocks: what the socket does not take waits in the queue. Output is acknowledged by the
 client after xterm.js rendered it; see labsteps/terminal.py for the flow control that
 rests on that.

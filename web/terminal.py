@@ -270,9 +270,10 @@ class Bridge:
             return True
         if n == len(head) + len(body):
             return False
-        return self._enqueue(b"", (head + body)[n:])
+        return self._enqueue((head + body)[n:])
 
     def _output_locked(self, data: bytes, bulk: bool) -> bool:
+        """Send data now, or add it to the loose output (bulk, or something waits already)."""
         if not bulk and not self._queue and not self._loose:
             return self._send_locked(wsframe.header(wsframe.BINARY, len(data)), data)
         if self._dead:

@@ -19,7 +19,7 @@ TEST_TOOLS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap 
 
 .PHONY: install os-packages test-packages run test lint clean
 
-install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/vorlage.tar
+install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/libnslab-pump.so $(LIBDIR)/vorlage.tar
 
 os-packages:
 	@missing=""; \
@@ -40,6 +40,10 @@ $(VENV)/.installed: pyproject.toml
 $(LIBDIR)/nslab-init: labsteps/init/nslab-init.c
 	mkdir -p $(LIBDIR)
 	$(CC) -O2 -static -Wall -o $@.tmp $< && mv $@.tmp $@
+
+$(LIBDIR)/libnslab-pump.so: labsteps/pump.c
+	mkdir -p $(LIBDIR)
+	$(CC) -O2 -shared -fPIC -pthread -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@
 
 $(LIBDIR)/vorlage.tar: labsteps/image.py | $(VENV)/.installed
 	mkdir -p $(LIBDIR)

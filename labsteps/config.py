@@ -23,7 +23,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     state_dir: Path = Path("/var/lib/nslab")
-    lib_dir: Path = Path("/usr/local/lib/nslab")  # vorlage.tar and nslab-init, from make install
+    lib_dir: Path = Path("/usr/local/lib/nslab")  # what make install builds: see the paths below
     image: Path | None = None  # another template tarball instead of lib_dir/vorlage.tar
     trainer_token: str | None = None
     workshop_code: str | None = None  # None: make one; "": joining needs no code
@@ -45,6 +45,10 @@ class Config:
     @property
     def init_path(self) -> Path:
         return self.lib_dir / "nslab-init"
+
+    @property
+    def pump_path(self) -> Path:
+        return self.lib_dir / "libnslab-pump.so"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Config:

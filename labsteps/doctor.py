@@ -115,7 +115,7 @@ def _subids(config: Config) -> Finding:
 
 def _files(config: Config) -> list[Finding]:
     return [Finding(path.name, path.exists(), str(path), "make install")
-            for path in (config.image_path, config.init_path)]
+            for path in (config.image_path, config.init_path, config.pump_path)]
 
 
 def _modules() -> list[Finding]:

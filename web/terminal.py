@@ -2,15 +2,16 @@
 
 Protocol (../shared/api.md): binary frames are raw bytes both ways; text frames are JSON
 control messages from the client (resize, ack) and events from the server (hello, command,
-exit, error). The bridge thread polls the socket. Small output (a keystroke's echo, a
-command's answer) goes from the terminal's reader thread straight onto the socket, which
-saves a thread hand-off on every echo; big chunks (a flood's) are queued for the bridge
-thread, which sends them while the reader is already back at the pty. A pty hands out
-4 KiB per read and refills only while someone reads, so a reader busy in a 64 KiB send
-stalls the shell (see README, Measured, for what handing the sends over gave). Nothing
-blocks: what the socket does not take waits in the queue. Output is acknowledged by the
-client after xterm.js rendered it; see labsteps/terminal.py for the flow control that
-rests on that.
+exit, error). The bridge thread polls the socket. Output leaves from the terminal's
+pump (labsteps/pump.c), which sends each chunk the pty gives straight onto every
+socket with nothing waiting, without Python's GIL; the chunk then comes to output()
+here, which only counts it, or queues the rest of a frame the socket did not take all
+of. What waits (that rest, output while something waits, events) is sent by the bridge
+thread, in order; the pump sends again once the queue is empty. Output the pump did not
+send (the replay, viewers beyond what it takes) goes from output() itself: small chunks
+at once, big ones (a flood's) through the queue. Nothing blocks. Output is acknowledged
+by the client after xterm.js rendered it; see labsteps/terminal.py for the flow control
+that rests on that.
 """
 
 from __future__ import annotations
@@ -51,6 +52,22 @@ class NoThread:
         pass
 
 
+class _SendLock:
+    """The bridge's lock: the mutex of its sink, which the pump holds around its sends.
+    Unlocking tells the pump whether it may send: only while nothing waits here."""
+
+    def __init__(self, bridge: Bridge):
+        self.bridge, self.sink, self.fields = bridge, bridge.sink, bridge.sink.fields
+
+    def __enter__(self) -> None:
+        self.sink.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        b, f = self.bridge, self.fields
+        f.clear = not (b._queue or b._loose or b._dead or b._held is not None or f.partial)
+        self.sink.__exit__()
+
+
 class Bridge:
     def __init__(self, sock: socket.socket, terminal, *, max_input: int, read_only=False,
                  ping_every: float = 20.0, role: str = "attendee", resizes: bool = True,
@@ -62,7 +79,9 @@ class Bridge:
         self.reader = wsframe.Reader(max_input)
         self.sent = 0  # output bytes queued for the client
         self.acked = 0  # output bytes the client says it has rendered
-        self._lock = threading.Lock()
+        self.sink = terminal.sink(sock.fileno())  # the pump sends output to it directly
+        self._sink = self.sink.fields  # read and written under _lock
+        self._lock = _SendLock(self)
         # What waits for the bridge thread: framed bytes (the queue), then output not yet
         # framed (loose), which it sends as one frame of up to CHUNK bytes.
         self._queue: deque[bytes | memoryview] = deque()
@@ -86,15 +105,32 @@ class Bridge:
     # -- called by the terminal's reader thread ------------------------------------
 
     def output(self, data: bytes) -> None:
-        """Output for the browser; a big chunk (a flood's) is sent by the bridge thread."""
+        """Output for the browser, which the pump may have sent already (all or part)."""
         with self._lock:
             self.sent += len(data)
-            if self._held is not None and threading.current_thread() is not self._owner:
+            premade, self._sink.sent = self._sink.sent, -1
+            if premade >= 0:
+                wake = self._rest_of_frame(data, premade)
+            elif premade == -2:  # the pump's send failed: the peer is gone
+                self._dead = wake = True
+            elif self._held is not None and threading.current_thread() is not self._owner:
                 self._held.append((None, data))
                 return
-            wake = self._output_locked(data, len(data) >= DEFER)
+            else:
+                wake = self._output_locked(data, len(data) >= DEFER)
         if wake:
             self._wakeup.wake()
+
+    def _rest_of_frame(self, data: bytes, sent: int) -> bool:
+        """The pump sent the first `sent` bytes of data's frame: queue the rest first."""
+        head = wsframe.header(wsframe.BINARY, len(data))
+        if sent >= len(head) + len(data):
+            return False
+        self._sink.partial = 0
+        rest = (head + data)[sent:]
+        self._queue.appendleft(rest)  # it was sent while nothing waited: it goes first
+        self._queued += len(rest)
+        return True
 
     def event(self, message: dict) -> None:
         body = json.dumps(message).encode()
@@ -151,7 +187,9 @@ class Bridge:
         fd = self.sock.fileno()
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
-            waiting = self._queue or self._loose
+            # While the pump's part of a frame waits for output() to queue the rest,
+            # nothing else may be sent; output() wakes this thread when it is queued.
+            waiting = (self._queue or self._loose) and not self._sink.partial
             poller.register(fd, select.POLLIN | (select.POLLOUT if waiting else 0))
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000))
@@ -258,7 +296,7 @@ class Bridge:
         bridge thread must be woken: it had nothing to send, or the connection died."""
         if self._dead:
             return False
-        if self._queue or self._loose:
+        if self._queue or self._loose or self._sink.partial:
             self._frame_loose()
             return self._enqueue(head, body)
         try:
@@ -310,7 +348,7 @@ class Bridge:
         The send runs outside the lock, so the reader thread can add output meanwhile: it
         only appends, and what was sent leaves the queue's front afterwards."""
         with self._lock:
-            if self._dead:
+            if self._dead or self._sink.partial:
                 return
             self._frame_loose()
             if not self._queue:
@@ -336,6 +374,11 @@ class Bridge:
 
     def _finish(self) -> None:
         """Send the close frame (best effort) and release the pipe; the server closes the socket."""
+        deadline = time.monotonic() + 0.5
+        while self._sink.partial and not self._dead and time.monotonic() < deadline:
+            time.sleep(0.005)  # the reader is about to queue the rest of the pump's frame
+        if self._sink.partial:  # it never will (it no longer saw this bridge): the frame
+            self._dead = True  # cannot be finished, so no close frame can follow it
         if not self._dead:
             code, reason = self._closing or (1000, "")
             payload = wsframe.close_payload(code, reason)

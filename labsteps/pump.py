@@ -1,0 +1,103 @@
+"""The terminal's output path in C (pump.c, built by `make install` as libnslab-pump.so).
+
+A Pump reads a terminal's pty and sends each chunk straight to the sockets of the
+attached Sinks as a websocket binary frame, without Python's GIL, so a keystroke's echo
+leaves the server in C; the chunk then comes back to Python for the screen, the shell
+marks and whatever a socket did not take. A Sink is one websocket's side of that: its
+mutex is the websocket bridge's send lock too (web/terminal.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from pathlib import Path
+
+_VP, _I64 = ctypes.c_void_p, ctypes.c_int64
+
+
+class _SinkFields(ctypes.Structure):
+    _fields_ = [("fd", _I64), ("clear", _I64), ("partial", _I64), ("sent", _I64),
+                ("mu", ctypes.c_char * 64)]
+
+
+@functools.cache
+def load(path: Path) -> ctypes.CDLL:
+    """The library at path; OSError with the cause if it cannot be loaded."""
+    try:
+        lib = ctypes.CDLL(str(path), use_errno=True)  # not PyDLL: calls release the GIL
+    except OSError as e:
+        raise OSError(f"cannot load {path} ({e}): run `make install`") from None
+    for name, args, result in [
+            ("nslab_sink_size", [], _I64), ("nslab_pump_size", [], _I64),
+            ("nslab_sink_init", [_VP, ctypes.c_int], None),
+            ("nslab_lock", [_VP], None), ("nslab_unlock", [_VP], None),
+            ("nslab_pump_init", [_VP, ctypes.c_int, ctypes.c_int], None),
+            ("nslab_pump_add", [_VP, _VP], ctypes.c_int),
+            ("nslab_pump_remove", [_VP, _VP], None),
+            ("nslab_pump_read", [_VP, ctypes.c_int, _VP, _I64], _I64)]:
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, result
+    if lib.nslab_sink_size() != ctypes.sizeof(_SinkFields):
+        raise OSError(f"{path} does not match labsteps/pump.py: run `make install`")
+    return lib
+
+
+class Sink:
+    """One websocket the pump may send to. `with sink:` holds its send lock.
+
+    Under the lock: `clear` says the pump may send (the owner sets it before unlocking),
+    `partial` that the pump sent part of a frame whose rest the owner must send before
+    anything else, `sent` what the pump sent of the last chunk's frame (-1: nothing,
+    -2: the socket failed)."""
+
+    def __init__(self, lib: ctypes.CDLL, fd: int):
+        self._lib = lib
+        self.fields = _SinkFields()
+        self.address = ctypes.addressof(self.fields)
+        lib.nslab_sink_init(self.address, fd)
+        self._lock, self._unlock = lib.nslab_lock, lib.nslab_unlock
+
+    def __enter__(self) -> _SinkFields:
+        self._lock(self.address)
+        return self.fields
+
+    def __exit__(self, *exc) -> None:
+        self._unlock(self.address)
+
+
+class Pump:
+    """Reads one pty for its terminal's reader thread. Verbs: read, add, remove."""
+
+    def __init__(self, lib: ctypes.CDLL, pty: int, wake: int, chunk: int):
+        self._lib = lib
+        self._state = ctypes.create_string_buffer(lib.nslab_pump_size())
+        self._address = ctypes.addressof(self._state)
+        lib.nslab_pump_init(self._address, pty, wake)
+        self._buf = ctypes.create_string_buffer(chunk)
+        self._buf_address, self._chunk = ctypes.addressof(self._buf), chunk
+        self._sinks: list[Sink] = []  # kept alive while the C side points at them
+
+    def read(self, watch_pty: bool) -> bytes | None:
+        """The next chunk, already sent to the clear sinks; b"" when woken (or when the
+        pty is not watched); None when every process has closed the pty."""
+        n = self._lib.nslab_pump_read(self._address, watch_pty, self._buf_address, self._chunk)
+        if n > 0:
+            return ctypes.string_at(self._buf_address, n)
+        if n == -1:
+            return None
+        if n == -2:
+            raise OSError(ctypes.get_errno(), "reading the terminal failed")
+        return b""
+
+    def add(self, sink: Sink) -> bool:
+        """Send to sink from now on; False when the pump has as many as it takes."""
+        if self._lib.nslab_pump_add(self._address, sink.address) != 0:
+            return False
+        self._sinks.append(sink)
+        return True
+
+    def remove(self, sink: Sink) -> None:
+        self._lib.nslab_pump_remove(self._address, sink.address)
+        if sink in self._sinks:
+            self._sinks.remove(sink)

@@ -1,10 +1,12 @@
-"""The terminal's output path in C (pump.c, built by `make install` as libnslab-pump.so).
+"""The terminal's data path in C (pump.c, built by `make install` as libnslab-pump.so).
 
 A Pump reads a terminal's pty and sends each chunk straight to the sockets of the
 attached Sinks as a websocket binary frame, without Python's GIL, so a keystroke's echo
 leaves the server in C; the chunk then comes back to Python for the screen, the shell
 marks and whatever a socket did not take. A Sink is one websocket's side of that: its
-mutex is the websocket bridge's send lock too (web/terminal.py).
+mutex is the websocket bridge's send lock too (web/terminal.py). An Inlet is the way in:
+it waits for a websocket's bytes and writes the keys in them to the pty in C, handing
+everything else to the bridge's frame reader.
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from pathlib import Path
 _VP, _I64 = ctypes.c_void_p, ctypes.c_int64
 
 
+WOKEN = 0x10000  # Inlet.wait's events: the wake-up pipe fired
+
+
 class _SinkFields(ctypes.Structure):
     _fields_ = [("fd", _I64), ("clear", _I64), ("partial", _I64), ("sent", _I64),
                 ("mu", ctypes.c_char * 64)]
+
+
+class _InletResult(ctypes.Structure):
+    _fields_ = [(name, _I64) for name in ("events", "received", "consumed", "ack",
+                                          "write_off", "write_len", "gone")]
 
 
 @functools.cache
@@ -35,7 +45,10 @@ def load(path: Path) -> ctypes.CDLL:
             ("nslab_pump_init", [_VP, ctypes.c_int, ctypes.c_int], None),
             ("nslab_pump_add", [_VP, _VP], ctypes.c_int),
             ("nslab_pump_remove", [_VP, _VP], None),
-            ("nslab_pump_read", [_VP, ctypes.c_int, _VP, _I64], _I64)]:
+            ("nslab_pump_read", [_VP, ctypes.c_int, _VP, _I64], _I64),
+            ("nslab_pump_close", [_VP], None),
+            ("nslab_inlet_wait", [_VP, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_int, _I64, _VP, _I64, _VP], None)]:
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, result
     if lib.nslab_sink_size() != ctypes.sizeof(_SinkFields):
@@ -101,3 +114,48 @@ class Pump:
         self._lib.nslab_pump_remove(self._address, sink.address)
         if sink in self._sinks:
             self._sinks.remove(sink)
+
+    def close(self) -> None:
+        """No more keys from any Inlet: call it before closing the pty."""
+        self._lib.nslab_pump_close(self._address)
+
+
+class Received:
+    """What one Inlet.wait brought. events: the socket's poll flags, | WOKEN. came: bytes
+    came. data: those for the frame reader (b"": none, None: the peer is gone),
+    unwritten: keys the pty did not take yet, ack: the largest acknowledgement handled,
+    gone: the pty is closed."""
+
+    __slots__ = ("ack", "came", "data", "events", "gone", "unwritten")
+
+
+class Inlet:
+    """A websocket's way into a pump's pty. One verb: wait."""
+
+    RECV = 65536
+
+    def __init__(self, pump: Pump, sock: int, wake: int, *, max_frame: int, keys: bool):
+        self._pump, self._lib = pump, pump._lib
+        self._args = (sock, wake)
+        self._keys, self._max_frame = int(keys), min(max_frame, 65535)
+        self._buf = ctypes.create_string_buffer(self.RECV)
+        self._buf_address = ctypes.addressof(self._buf)
+        self._result = _InletResult()
+        self._result_address = ctypes.addressof(self._result)
+
+    def wait(self, timeout: float, want_out: bool, fast: bool) -> Received:
+        """Wait up to timeout seconds for the socket (readable, or writable if want_out)
+        or the wake-up pipe. With fast (the frame reader holds nothing unfinished), the
+        whole short key frames and acks at the start of what came are handled here."""
+        r, got = self._result, Received()
+        self._lib.nslab_inlet_wait(self._pump._address, *self._args, int(timeout * 1000) + 1,
+                                   want_out, fast, self._keys, self._max_frame,
+                                   self._buf_address, self.RECV, self._result_address)
+        got.events, got.ack, got.gone, got.came = r.events, r.ack, r.gone, r.received > 0
+        got.unwritten = ctypes.string_at(self._buf_address + r.write_off, r.write_len) \
+            if r.write_len else b""
+        if r.received > 0:
+            got.data = ctypes.string_at(self._buf_address + r.consumed, r.received - r.consumed)
+        else:
+            got.data = b"" if r.received == -1 else None
+        return got

@@ -159,6 +159,7 @@ class Terminal:
         self._wakeup.wake()
         self._reader.join(2)
         with self._fds:  # no write or resize is half done with this number
+            self._pump.close()  # nor a key from an inlet, from now on
             try:
                 os.close(self.master)  # the hang-up: SIGHUP to the shell's session
             except OSError:
@@ -172,6 +173,11 @@ class Terminal:
     def sink(self, fd: int) -> pump.Sink:
         """A sink for a viewer's socket fd: output goes to it from the pty reader directly."""
         return pump.Sink(self._lib, fd)
+
+    def inlet(self, fd: int, wake: int, *, max_frame: int, keys: bool) -> pump.Inlet:
+        """A way in for a viewer's socket fd: the keys it sends reach the pty from C
+        (none if not keys). wake: a pipe whose bytes end the inlet's waits."""
+        return pump.Inlet(self._pump, fd, wake, max_frame=max_frame, keys=keys)
 
     def attach(self, sub: Subscriber) -> bytes:
         """Register sub and return the replay it must show before any live output.

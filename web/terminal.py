@@ -29,6 +29,7 @@ from itertools import islice
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
 
+from labsteps import pump
 from labsteps.terminal import CHUNK, TerminalGone, WakeUp
 from web import current_lab, wsframe
 from web.errors import ApiError
@@ -97,6 +98,9 @@ class Bridge:
         self._wakeup = WakeUp()  # the reader thread's output and closes reach run() by it
         self._owner = threading.current_thread()
         sock.setblocking(False)
+        # Keys come in through C: see labsteps/pump.c. The rest goes to self.reader.
+        self._inlet = terminal.inlet(sock.fileno(), self._wakeup.fd, max_frame=max_input,
+                                     keys=not read_only)
 
     @property
     def unacked(self) -> int:
@@ -182,42 +186,34 @@ class Bridge:
             self._finish()
 
     def _loop(self) -> None:
-        poller = select.poll()
-        poller.register(self._wakeup.fd, select.POLLIN)
-        fd = self.sock.fileno()
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
             # While the pump's part of a frame waits for output() to queue the rest,
             # nothing else may be sent; output() wakes this thread when it is queued.
             waiting = (self._queue or self._loose) and not self._sink.partial
-            poller.register(fd, select.POLLIN | (select.POLLOUT if waiting else 0))
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
-            ready = dict(poller.poll(timeout * 1000))
+            got = self._inlet.wait(timeout, bool(waiting), self.reader.idle)
             now = time.monotonic()
-            events = ready.get(fd, 0)
-            if self._wakeup.fd in ready:
-                self._wakeup.drain()
-                events |= select.POLLOUT  # woken for queued output: try to send it now
-            if events & select.POLLOUT:
+            if got.events & (select.POLLOUT | pump.WOKEN):  # woken for queued output too
                 self._flush()
-            if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            if got.data is None:
+                self._dead = True
+                return
+            if got.gone:
+                self.close(1000, "the shell has exited")
+            elif got.unwritten:  # a paste the shell has not read yet: wait for it here
+                self._keys(got.unwritten)
+            if got.data:
                 try:
-                    data = self.sock.recv(65536)
-                except BlockingIOError:
-                    data = None
-                except OSError:
-                    data = b""
-                if data == b"":
-                    self._dead = True
-                    return
-                if data:
-                    try:
-                        self._messages(self.reader.feed(data))
-                    except wsframe.ProtocolError as e:
-                        self.close(e.code, e.reason)
-                    # A paste into a busy shell can hold this thread in write() for a
-                    # while; the peer could not be heard meanwhile, so that is no silence.
-                    last_seen = now = time.monotonic()
+                    self._messages(self.reader.feed(got.data))
+                except wsframe.ProtocolError as e:
+                    self.close(e.code, e.reason)
+            if got.ack:
+                self._ack(got.ack)
+            if got.came:
+                # A paste into a busy shell can hold this thread in write() for a while;
+                # the peer could not be heard meanwhile, so that is no silence.
+                last_seen = now = time.monotonic()
             if now - last_seen > self.dead_after:
                 self._dead = True
             elif now - last_ping >= self.ping_every:
@@ -245,10 +241,7 @@ class Bridge:
     def _message(self, opcode: int, payload: bytes) -> None:
         if opcode == wsframe.BINARY:
             if not self.read_only and payload:
-                try:
-                    self.terminal.write(payload)
-                except TerminalGone:
-                    self.close(1000, "the shell has exited")
+                self._keys(payload)
         elif opcode == wsframe.TEXT:
             self._control(payload)
         elif opcode == wsframe.PING:
@@ -256,6 +249,12 @@ class Bridge:
         elif opcode == wsframe.CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
             self.close(code if 1000 <= code < 5000 and code not in (1005, 1006) else 1000, "")
+
+    def _keys(self, data: bytes) -> None:
+        try:
+            self.terminal.write(data)
+        except TerminalGone:
+            self.close(1000, "the shell has exited")
 
     def _control(self, payload: bytes) -> None:
         try:

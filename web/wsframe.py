@@ -50,6 +50,11 @@ class Reader:
         self._frag_op: int | None = None
         self._frag = bytearray()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing half-received: the next byte starts a frame of a new message."""
+        return not self._buf and self._frag_op is None
+
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         out = []
         if not self._buf and self._frag_op is None:

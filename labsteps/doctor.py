@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsteps import cgroup
+from labsteps import cgroup, pump
 from labsteps.config import Config
 
 # command -> Debian/Ubuntu package, for the tools the talk and the lab host use
@@ -114,8 +114,14 @@ def _subids(config: Config) -> Finding:
 
 
 def _files(config: Config) -> list[Finding]:
-    return [Finding(path.name, path.exists(), str(path), "make install")
-            for path in (config.image_path, config.init_path, config.pump_path)]
+    found = [Finding(path.name, path.exists(), str(path), "make install")
+             for path in (config.image_path, config.init_path)]
+    try:
+        pump.load(config.pump_path)
+        found.append(Finding(config.pump_path.name, True, str(config.pump_path)))
+    except OSError as e:
+        found.append(Finding(config.pump_path.name, False, str(e), "make install"))
+    return found
 
 
 def _modules() -> list[Finding]:

@@ -52,6 +52,9 @@ struct pump {
     int64_t closed;        /* the terminal closed the pty: its fd number may be reused */
 };
 
+#define ABI 1 /* pump.py refuses a library built from another version of this file */
+
+int64_t nslab_abi(void) { return ABI; }
 int64_t nslab_sink_size(void) { return sizeof(struct sink); }
 int64_t nslab_pump_size(void) { return sizeof(struct pump); }
 

@@ -16,7 +16,7 @@ import functools
 from pathlib import Path
 
 _VP, _I64 = ctypes.c_void_p, ctypes.c_int64
-
+ABI = 1  # pump.c's: a library built from another version is refused
 
 WOKEN = 0x10000  # Inlet.wait's events: the wake-up pipe fired
 
@@ -38,6 +38,14 @@ def load(path: Path) -> ctypes.CDLL:
         lib = ctypes.CDLL(str(path), use_errno=True)  # not PyDLL: calls release the GIL
     except OSError as e:
         raise OSError(f"cannot load {path} ({e}): run `make install`") from None
+    stale = OSError(f"{path} was built from another version of labsteps/pump.c: "
+                    "run `make install`")
+    try:
+        lib.nslab_abi.restype = _I64
+        if lib.nslab_abi() != ABI:
+            raise stale
+    except AttributeError:
+        raise stale from None
     for name, args, result in [
             ("nslab_sink_size", [], _I64), ("nslab_pump_size", [], _I64),
             ("nslab_sink_init", [_VP, ctypes.c_int], None),
@@ -52,7 +60,7 @@ def load(path: Path) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = args, result
     if lib.nslab_sink_size() != ctypes.sizeof(_SinkFields):
-        raise OSError(f"{path} does not match labsteps/pump.py: run `make install`")
+        raise stale
     return lib
 
 

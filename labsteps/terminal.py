@@ -188,10 +188,11 @@ class Terminal:
         with self._lock:
             if self._closed:
                 raise TerminalGone("the terminal was closed")
+            replay = self.screen.replay()
             self._subs.append(sub)
             if getattr(sub, "sink", None) is not None:
                 self._pump.add(sub.sink)
-            return self.screen.replay()
+            return replay
 
     def detach(self, sub: Subscriber) -> None:
         with self._lock:

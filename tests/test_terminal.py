@@ -152,8 +152,8 @@ def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
 
 
 def test_a_flood_arrives_whole_in_order_and_in_frames_of_at_most_64_kib(server, anna):
-    # A flood's output is sent by the bridge thread from a queue, an event in its own
-    # order behind it; the reader thread sends a keystroke's echo itself.
+    # The pump sends a flood's chunks as it reads them and the bridge thread sends what a
+    # socket did not take; the "command" event must come after the output it follows.
     raw = RawSocket(server, anna)
     raw.output_until(PROMPT.encode(), timeout=30)
     raw.frame(0x2, b"head -c 3000000 /dev/zero | tr '\\0' a; echo flut-''ende\r")

@@ -118,6 +118,13 @@ class RawSocket:
         self.status = int(head.split()[1])
         self._buf = b""  # frames read but not yet taken, across calls
 
+    @classmethod
+    def over(cls, sock: socket.socket) -> RawSocket:
+        """One on a socket whose handshake is done (or never needed: a bridge's own)."""
+        raw = cls.__new__(cls)
+        raw.sock, raw.status, raw._buf = sock, 101, b""
+        return raw
+
     @staticmethod
     def encode(opcode: int, payload: bytes) -> bytes:
         mask = os.urandom(4)

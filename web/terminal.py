@@ -207,6 +207,7 @@ class Bridge:
                 try:
                     self._messages(self.reader.feed(got.data))
                 except wsframe.ProtocolError as e:
+                    self._messages(e.before)  # keys typed before it reach the shell
                     self.close(e.code, e.reason)
             if got.ack:
                 self._ack(got.ack)

@@ -14,11 +14,13 @@ CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 class ProtocolError(Exception):
-    """The peer broke the protocol; close with code and reason."""
+    """The peer broke the protocol; close with code and reason. before: the messages that
+    came whole before the offending frame, which are as good as any."""
 
     def __init__(self, code: int, reason: str):
         super().__init__(reason)
         self.code, self.reason = code, reason
+        self.before: list[tuple[int, bytes]] = []
 
 
 def header(opcode: int, length: int) -> bytes:
@@ -74,7 +76,11 @@ class Reader:
             data = data[pos:]
         self._buf += data
         while True:
-            frame = self._next_frame()
+            try:
+                frame = self._next_frame()
+            except ProtocolError as e:
+                e.before = out
+                raise
             if frame is None:
                 return out
             out.extend(frame)

@@ -1,9 +1,12 @@
 """WebSocket frames (RFC 6455) for the terminal's data path, after the handshake.
 
 flask-sock and simple-websocket do the handshake. The frames themselves are read and
-written here, in the same thread that polls the socket, because a keystroke's round
-trip through simple-websocket's reader thread, its event and wsproto's generators costs
-more than the whole rest of the echo. Compression is not negotiated (see web/terminal.py).
+written by nslab, in the thread that polls the socket, because a keystroke's round trip
+through simple-websocket's reader thread, its event and wsproto's generators costs more
+than the whole rest of the echo. Keys and acks in whole short frames are taken in C
+before they get here (labsteps/pump.c, the inlet); this reader gets everything else, and
+the tests hold the two to the same results. Compression is not negotiated (see
+web/terminal.py).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@
 #define STREAMING 4000   /* a read this big found the pty's buffer full: there is more */
 #define STREAM_GAP 0.002 /* output this soon after a chunk of 1 KiB or more is streaming */
 #define STREAM_WAIT_NS 250000 /* how long streaming output waits for more before it goes */
+#define STREAM_MAX 0.001 /* and at most this long in all: an echo in a trickle must not wait */
 
 /* Layouts mirrored by ctypes in pump.py: 64-bit fields first, the mutex last. */
 struct sink {
@@ -48,8 +49,8 @@ struct pump {
     int64_t nsinks;
     struct sink *sinks[MAX_SINKS];
     pthread_mutex_t mu;    /* the sinks */
-    pthread_mutex_t keys;  /* writes to the pty, and closed */
-    int64_t closed;        /* the terminal closed the pty: its fd number may be reused */
+    pthread_mutex_t fds;   /* around each use of pty and wake after a wait, and closed */
+    int64_t closed;        /* the terminal closes the fds: their numbers may be reused */
 };
 
 #define ABI 1 /* pump.py refuses a library built from another version of this file */
@@ -79,15 +80,16 @@ void nslab_pump_init(struct pump *p, int pty, int wake)
     p->nsinks = 0;
     p->closed = 0;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_mutex_init(&p->keys, NULL);
+    pthread_mutex_init(&p->fds, NULL);
 }
 
-/* From now on no key is written to the pty: call before closing it. */
+/* From now on neither the reader nor an inlet uses the pty (nor the reader its wake-up
+ * pipe): call it before closing them. */
 void nslab_pump_close(struct pump *p)
 {
-    pthread_mutex_lock(&p->keys);
+    pthread_mutex_lock(&p->fds);
     p->closed = 1;
-    pthread_mutex_unlock(&p->keys);
+    pthread_mutex_unlock(&p->fds);
 }
 
 /* 0, or -1 when the pump already sends to MAX_SINKS sockets (Python sends to this one). */
@@ -122,18 +124,24 @@ static double now(void)
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* > 0 bytes read, 0 nothing just now, -1 every process closed the pty, -2 other error. */
-static ssize_t read_pty(int fd, char *buf, size_t n)
+/* > 0 bytes read, 0 nothing just now, -1 every process closed the pty (or the terminal
+ * closed it), -2 other error. */
+static ssize_t read_pty(struct pump *p, char *buf, size_t n)
 {
     for (;;) {
-        ssize_t r = read(fd, buf, n);
+        pthread_mutex_lock(&p->fds);
+        ssize_t r = p->closed ? 0 : read(p->pty, buf, n);
+        int e = errno, gone = p->closed;
+        pthread_mutex_unlock(&p->fds);
+        if (gone)
+            return -1;
         if (r > 0)
             return r;
-        if (r == 0 || errno == EIO)
+        if (r == 0 || e == EIO)
             return -1;
-        if (errno == EAGAIN)
+        if (e == EAGAIN)
             return 0;
-        if (errno != EINTR)
+        if (e != EINTR)
             return -2;
     }
 }
@@ -148,16 +156,17 @@ static int more_within(int fd, long ns)
 
 /* Up to cap bytes; the pty hands out at most 4 KiB per read, and refills while it is
  * read. While output streams (the last chunk had 1 KiB or more, moments ago), the chunk
- * grows for as long as more comes within STREAM_WAIT: every frame costs a send, a
- * wake-up of the browser and an ack, and a flood of short lines (yes) would otherwise go
- * out a few hundred bytes a frame. A keystroke's echo follows no such chunk and goes at
- * once. */
+ * grows while more comes within STREAM_WAIT, for STREAM_MAX at most: every frame costs a
+ * send, a wake-up of the browser and an ack, and a flood of short lines (yes) would
+ * otherwise go out a few hundred bytes a frame. A keystroke's echo follows no such chunk
+ * and goes at once; in a trickle of output it waits STREAM_MAX at most. */
 static ssize_t read_chunk(struct pump *p, char *buf, size_t cap)
 {
-    int streaming = p->last_size >= 1024 && now() - p->last_at < STREAM_GAP;
+    double start = now();
+    int streaming = p->last_size >= 1024 && start - p->last_at < STREAM_GAP;
     size_t size = 0;
     for (;;) {
-        ssize_t r = read_pty(p->pty, buf + size, cap - size);
+        ssize_t r = read_pty(p, buf + size, cap - size);
         if (r < 0) {
             if (size)
                 break;
@@ -166,7 +175,8 @@ static ssize_t read_chunk(struct pump *p, char *buf, size_t cap)
         size += r;
         if (size >= cap)
             break;
-        if (r < STREAMING && !(streaming && more_within(p->pty, STREAM_WAIT_NS)))
+        if (r < STREAMING && !(streaming && now() - start < STREAM_MAX &&
+                               more_within(p->pty, STREAM_WAIT_NS)))
             break;
     }
     p->last_size = size;
@@ -229,8 +239,10 @@ int64_t nslab_pump_read(struct pump *p, int watch_pty, char *buf, int64_t cap)
         return errno == EINTR ? 0 : -2;
     if (fds[0].revents) {
         char drain[256];
-        while (read(p->wake, drain, sizeof drain) > 0)
+        pthread_mutex_lock(&p->fds);
+        while (!p->closed && read(p->wake, drain, sizeof drain) > 0)
             ;
+        pthread_mutex_unlock(&p->fds);
     }
     if (!fds[1].revents)
         return 0;
@@ -264,9 +276,9 @@ struct inlet_result {
 static ssize_t write_keys(struct pump *p, const unsigned char *data, size_t n)
 {
     size_t done = 0;
-    pthread_mutex_lock(&p->keys);
+    pthread_mutex_lock(&p->fds);
     if (p->closed) {
-        pthread_mutex_unlock(&p->keys);
+        pthread_mutex_unlock(&p->fds);
         return -1;
     }
     while (done < n) {
@@ -276,11 +288,11 @@ static ssize_t write_keys(struct pump *p, const unsigned char *data, size_t n)
         } else if (errno == EAGAIN) {
             break;
         } else if (errno != EINTR) {
-            pthread_mutex_unlock(&p->keys);
+            pthread_mutex_unlock(&p->fds);
             return -1;
         }
     }
-    pthread_mutex_unlock(&p->keys);
+    pthread_mutex_unlock(&p->fds);
     return done;
 }
 

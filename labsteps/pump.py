@@ -124,7 +124,8 @@ class Pump:
             self._sinks.remove(sink)
 
     def close(self) -> None:
-        """No more keys from any Inlet: call it before closing the pty."""
+        """No more reading, and no more keys from any Inlet: call it before closing the
+        pty or the wake-up pipe (their numbers may then be reused)."""
         self._lib.nslab_pump_close(self._address)
 
 
@@ -156,7 +157,8 @@ class Inlet:
         or the wake-up pipe. With fast (the frame reader holds nothing unfinished), the
         whole short key frames and acks at the start of what came are handled here."""
         r, got = self._result, Received()
-        self._lib.nslab_inlet_wait(self._pump._address, *self._args, int(timeout * 1000) + 1,
+        ms = min(int(timeout * 1000) + 1, 2**31 - 1)
+        self._lib.nslab_inlet_wait(self._pump._address, *self._args, ms,
                                    want_out, fast, self._keys, self._max_frame,
                                    self._buf_address, self.RECV, self._result_address)
         got.events, got.ack, got.gone, got.came = r.events, r.ack, r.gone, r.received > 0

@@ -153,13 +153,13 @@ class Terminal:
             subs = list(self._subs)
             self.state = "exited"  # a Run waiting for a prompt stops waiting
             self._changed.notify_all()
+        self._pump.close()  # no key from an inlet from now on, and no more reading
         victims = self._own_processes()
         for sub in subs:
             sub.event({"type": "closed", "why": why})
         self._wakeup.wake()
         self._reader.join(2)
         with self._fds:  # no write or resize is half done with this number
-            self._pump.close()  # nor a key from an inlet, from now on
             try:
                 os.close(self.master)  # the hang-up: SIGHUP to the shell's session
             except OSError:
@@ -260,7 +260,8 @@ class Terminal:
             # and sends what it read to the clear sinks before it returns.
             data = self._pump.read(watch_pty=not self._paused)
             if data is None:
-                self._exited()
+                if not self._closed:  # else close() has told the viewers already
+                    self._exited()
                 return
             if data:
                 self._deliver(data)

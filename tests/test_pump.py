@@ -10,6 +10,7 @@ import json
 import os
 import random
 import socket
+import struct
 import threading
 import time
 
@@ -121,6 +122,28 @@ def test_a_tab_that_goes_away_mid_flood_ends_its_bridge_and_the_shell_goes_on(sh
     other.keys(b"\x03")
     other.keys(b"echo noch-''da\r")
     assert b"noch-da\r\n" in other.output_until(b"noch-da\r\n")
+
+
+def test_an_ack_that_overtakes_the_output_it_acknowledges_still_counts(shell):
+    # The pump sends a chunk before the bridge counts it, so the browser's ack can come
+    # first.
+    ours, theirs = socket.socketpair()
+    bridge = Bridge(theirs, shell, max_input=1024)
+    bridge._ack(17)
+    bridge.output(b"echo hallo-welt\r\n")
+    assert bridge.unacked == 0
+    ours.close()
+    theirs.close()
+
+
+def test_closing_a_terminal_mid_flood_tells_its_tab_of_the_reset(shell):
+    tab = Viewer(shell, sndbuf=1 << 16)
+    tab.keys(b"yes nslab-flut\r")
+    tab.output_until(b"nslab-flut\r\nnslab-flut\r\n" * 100)
+    shell.close(grace=0)  # a reset: the page is to reconnect, not to offer a new shell
+    codes = [struct.unpack("!H", payload[:2])[0] for op, payload in tab.raw.frames(10)
+             if op == 0x8]
+    assert codes == [1012]
 
 
 # -- the inlet against the frame reader it stands in front of ------------------------

@@ -265,6 +265,17 @@ def test_unmasked_frames_close_with_1002(server, anna):
     assert raw.close_code() == 1002
 
 
+def test_of_two_protocol_errors_in_one_read_the_first_closes(server, anna):
+    raw = RawSocket(server, anna)
+    raw.output_until(PROMPT.encode(), timeout=30)
+    raw.sock.sendall(raw.encode(0x2, b"echo vor-''dem-fehler\r") +
+                     raw.encode(0x1, b'{"type": "\xff\xfe"}') + b"\x82\x01a")
+    assert raw.close_code() == 1007
+    t = Term(server, anna)  # the keys before the errors reached the shell
+    assert b"vor-dem-fehler" in t.until("vor-dem-fehler\r\n")
+    t.close()
+
+
 @pytest.fixture
 def quick_pings(server_env):
     server_env["NSLAB_WS_PING"] = "1"  # a peer silent for 2.5 s is gone

@@ -80,6 +80,7 @@ class Bridge:
         self.reader = wsframe.Reader(max_input)
         self.sent = 0  # output bytes queued for the client
         self.acked = 0  # output bytes the client says it has rendered
+        self._claimed = 0  # the largest ack, which may run ahead of sent for a moment
         self.sink = terminal.sink(sock.fileno())  # the pump sends output to it directly
         self._sink = self.sink.fields  # read and written under _lock
         self._lock = _SendLock(self)
@@ -112,6 +113,7 @@ class Bridge:
         """Output for the browser, which the pump may have sent already (all or part)."""
         with self._lock:
             self.sent += len(data)
+            self.acked = min(self._claimed, self.sent)
             premade, self._sink.sent = self._sink.sent, -1
             if premade >= 0:
                 wake = self._rest_of_frame(data, premade)
@@ -204,11 +206,7 @@ class Bridge:
             elif got.unwritten:  # a paste the shell has not read yet: wait for it here
                 self._keys(got.unwritten)
             if got.data:
-                try:
-                    self._messages(self.reader.feed(got.data))
-                except wsframe.ProtocolError as e:
-                    self._messages(e.before)  # keys typed before it reach the shell
-                    self.close(e.code, e.reason)
+                self._received(got.data)
             if got.ack:
                 self._ack(got.ack)
             if got.came:
@@ -220,6 +218,20 @@ class Bridge:
             elif now - last_ping >= self.ping_every:
                 self._send(wsframe.header(wsframe.PING, 0), b"")
                 last_ping = now
+
+    def _received(self, data: bytes) -> None:
+        """Bytes for the frame reader. The messages before a protocol error still count
+        (keys typed before it reach the shell); the first error in the stream closes."""
+        try:
+            messages, error = self.reader.feed(data), None
+        except wsframe.ProtocolError as e:
+            messages, error = e.before, e
+        try:
+            self._messages(messages)
+        except wsframe.ProtocolError as e:  # in a message before the reader's error
+            error = e
+        if error:
+            self.close(error.code, error.reason)
 
     def _messages(self, messages: list[tuple[int, bytes]]) -> None:
         # A client acknowledges the echo of one key just before it sends the next, so both
@@ -234,9 +246,14 @@ class Bridge:
             self._ack(acks)
 
     def _ack(self, total: int) -> None:
-        before = self.unacked
-        self.acked = min(max(self.acked, total), self.sent)
-        if self.unacked < before:
+        # An ack may come before output() counted what it acknowledges (the pump sends
+        # first): the claim is kept, and output() makes good on it.
+        with self._lock:
+            before = self.unacked
+            self._claimed = max(self._claimed, total)
+            self.acked = min(self._claimed, self.sent)
+            fell = self.unacked < before
+        if fell:
             self.terminal.acked()
 
     def _message(self, opcode: int, payload: bytes) -> None:

@@ -38,7 +38,6 @@ class Subscriber(Protocol):
     unacked: int
     sink: pump.Sink | None  # its socket, which the pump sends output to directly
 
-
     def output(self, data: bytes) -> None: ...
 
     def event(self, message: dict) -> None: ...

@@ -117,6 +117,13 @@ void nslab_pump_remove(struct pump *p, struct sink *s)
     pthread_mutex_unlock(&p->mu);
 }
 
+static void drain(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -238,10 +245,9 @@ int64_t nslab_pump_read(struct pump *p, int watch_pty, char *buf, int64_t cap)
     if (poll(fds, 2, -1) < 0)
         return errno == EINTR ? 0 : -2;
     if (fds[0].revents) {
-        char drain[256];
         pthread_mutex_lock(&p->fds);
-        while (!p->closed && read(p->wake, drain, sizeof drain) > 0)
-            ;
+        if (!p->closed)
+            drain(p->wake);
         pthread_mutex_unlock(&p->fds);
     }
     if (!fds[1].revents)
@@ -387,9 +393,7 @@ void nslab_inlet_wait(struct pump *p, int sock, int wake, int timeout_ms, int wa
         return;
     r->events = fds[0].revents;
     if (fds[1].revents) {
-        char drain[256];
-        while (read(wake, drain, sizeof drain) > 0)
-            ;
+        drain(wake);
         r->events |= WOKEN;
     }
     if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))

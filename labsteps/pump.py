@@ -73,7 +73,6 @@ class Sink:
     -2: the socket failed)."""
 
     def __init__(self, lib: ctypes.CDLL, fd: int):
-        self._lib = lib
         self.fields = _SinkFields()
         self.address = ctypes.addressof(self.fields)
         lib.nslab_sink_init(self.address, fd)
@@ -91,10 +90,10 @@ class Pump:
     """Reads one pty for its terminal's reader thread. Verbs: read, add, remove."""
 
     def __init__(self, lib: ctypes.CDLL, pty: int, wake: int, chunk: int):
-        self._lib = lib
+        self.lib = lib
         self._state = ctypes.create_string_buffer(lib.nslab_pump_size())
-        self._address = ctypes.addressof(self._state)
-        lib.nslab_pump_init(self._address, pty, wake)
+        self.address = ctypes.addressof(self._state)
+        lib.nslab_pump_init(self.address, pty, wake)
         self._buf = ctypes.create_string_buffer(chunk)
         self._buf_address, self._chunk = ctypes.addressof(self._buf), chunk
         self._sinks: list[Sink] = []  # kept alive while the C side points at them
@@ -102,7 +101,7 @@ class Pump:
     def read(self, watch_pty: bool) -> bytes | None:
         """The next chunk, already sent to the clear sinks; b"" when woken (or when the
         pty is not watched); None when every process has closed the pty."""
-        n = self._lib.nslab_pump_read(self._address, watch_pty, self._buf_address, self._chunk)
+        n = self.lib.nslab_pump_read(self.address, watch_pty, self._buf_address, self._chunk)
         if n > 0:
             return ctypes.string_at(self._buf_address, n)
         if n == -1:
@@ -113,20 +112,20 @@ class Pump:
 
     def add(self, sink: Sink) -> bool:
         """Send to sink from now on; False when the pump has as many as it takes."""
-        if self._lib.nslab_pump_add(self._address, sink.address) != 0:
+        if self.lib.nslab_pump_add(self.address, sink.address) != 0:
             return False
         self._sinks.append(sink)
         return True
 
     def remove(self, sink: Sink) -> None:
-        self._lib.nslab_pump_remove(self._address, sink.address)
+        self.lib.nslab_pump_remove(self.address, sink.address)
         if sink in self._sinks:
             self._sinks.remove(sink)
 
     def close(self) -> None:
         """No more reading, and no more keys from any Inlet: call it before closing the
         pty or the wake-up pipe (their numbers may then be reused)."""
-        self._lib.nslab_pump_close(self._address)
+        self.lib.nslab_pump_close(self.address)
 
 
 class Received:
@@ -144,7 +143,7 @@ class Inlet:
     RECV = 65536
 
     def __init__(self, pump: Pump, sock: int, wake: int, *, max_frame: int, keys: bool):
-        self._pump, self._lib = pump, pump._lib
+        self._pump = pump
         self._args = (sock, wake)
         self._keys, self._max_frame = int(keys), min(max_frame, 65535)
         self._buf = ctypes.create_string_buffer(self.RECV)
@@ -158,7 +157,7 @@ class Inlet:
         whole short key frames and acks at the start of what came are handled here."""
         r, got = self._result, Received()
         ms = min(int(timeout * 1000) + 1, 2**31 - 1)
-        self._lib.nslab_inlet_wait(self._pump._address, *self._args, ms,
+        self._pump.lib.nslab_inlet_wait(self._pump.address, *self._args, ms,
                                    want_out, fast, self._keys, self._max_frame,
                                    self._buf_address, self.RECV, self._result_address)
         got.events, got.ack, got.gone, got.came = r.events, r.ack, r.gone, r.received > 0

@@ -356,13 +356,6 @@ class WakeUp:
             except OSError:  # full: a wake-up is pending anyway
                 pass
 
-    def drain(self) -> None:
-        try:
-            while os.read(self.fd, 4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
-
     def close(self) -> None:
         with self._lock:
             if not self._closed:

@@ -65,7 +65,7 @@ class _SendLock:
 
     def __exit__(self, *exc) -> None:
         b, f = self.bridge, self.fields
-        f.clear = not (b._queue or b._loose or b._dead or b._held is not None or f.partial)
+        f.clear = not (b._backlog or b._dead or b._held is not None or f.partial)
         self.sink.__exit__()
 
 
@@ -79,8 +79,9 @@ class Bridge:
         self.ping_every, self.dead_after = ping_every, ping_every * 2.5
         self.reader = wsframe.Reader(max_input)
         self.sent = 0  # output bytes queued for the client
-        self.acked = 0  # output bytes the client says it has rendered
-        self._claimed = 0  # the largest ack, which may run ahead of sent for a moment
+        # The largest ack. The pump sends a chunk before output() counts it, so an ack can
+        # run ahead of sent for a moment: acked is what of it sent covers.
+        self._claimed = 0
         self.sink = terminal.sink(sock.fileno())  # the pump sends output to it directly
         self._sink = self.sink.fields  # read and written under _lock
         self._lock = _SendLock(self)
@@ -104,6 +105,11 @@ class Bridge:
                                      keys=not read_only)
 
     @property
+    def acked(self) -> int:
+        """Output bytes the client says it has rendered."""
+        return min(self._claimed, self.sent)
+
+    @property
     def unacked(self) -> int:
         return self.sent - self.acked
 
@@ -113,7 +119,6 @@ class Bridge:
         """Output for the browser, which the pump may have sent already (all or part)."""
         with self._lock:
             self.sent += len(data)
-            self.acked = min(self._claimed, self.sent)
             premade, self._sink.sent = self._sink.sent, -1
             if premade >= 0:
                 wake = self._rest_of_frame(data, premade)
@@ -192,7 +197,7 @@ class Bridge:
         while not self._dead and self._closing is None:
             # While the pump's part of a frame waits for output() to queue the rest,
             # nothing else may be sent; output() wakes this thread when it is queued.
-            waiting = (self._queue or self._loose) and not self._sink.partial
+            waiting = self._backlog and not self._sink.partial
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             got = self._inlet.wait(timeout, bool(waiting), self.reader.idle)
             now = time.monotonic()
@@ -246,14 +251,9 @@ class Bridge:
             self._ack(acks)
 
     def _ack(self, total: int) -> None:
-        # An ack may come before output() counted what it acknowledges (the pump sends
-        # first): the claim is kept, and output() makes good on it.
-        with self._lock:
-            before = self.unacked
-            self._claimed = max(self._claimed, total)
-            self.acked = min(self._claimed, self.sent)
-            fell = self.unacked < before
-        if fell:
+        before = self.unacked
+        self._claimed = max(self._claimed, total)
+        if self.unacked < before:
             self.terminal.acked()
 
     def _message(self, opcode: int, payload: bytes) -> None:
@@ -308,12 +308,17 @@ class Bridge:
         if wake:
             self._wakeup.wake()
 
+    @property
+    def _backlog(self) -> bool:
+        """Output or frames wait for the bridge thread."""
+        return bool(self._queue or self._loose)
+
     def _send_locked(self, head: bytes, body: bytes) -> bool:
         """Send now, or queue behind what waits (the caller holds the lock). True when the
         bridge thread must be woken: it had nothing to send, or the connection died."""
         if self._dead:
             return False
-        if self._queue or self._loose or self._sink.partial:
+        if self._backlog or self._sink.partial:
             self._frame_loose()
             return self._enqueue(head, body)
         try:
@@ -329,11 +334,11 @@ class Bridge:
 
     def _output_locked(self, data: bytes, bulk: bool) -> bool:
         """Send data now, or add it to the loose output (bulk, or something waits already)."""
-        if not bulk and not self._queue and not self._loose:
+        if not bulk and not self._backlog:
             return self._send_locked(wsframe.header(wsframe.BINARY, len(data)), data)
         if self._dead:
             return False
-        wake = not self._queue and not self._loose
+        wake = not self._backlog
         if self._loose_size + len(data) > CHUNK:
             self._frame_loose()
         self._loose.append(data)
@@ -347,7 +352,7 @@ class Bridge:
             self._loose, self._loose_size = [], 0
 
     def _enqueue(self, *parts: bytes) -> bool:
-        wake = not self._queue and not self._loose
+        wake = not self._backlog
         for part in parts:
             if part:
                 self._queue.append(part)
@@ -401,7 +406,7 @@ class Bridge:
             payload = wsframe.close_payload(code, reason)
             self._send(wsframe.header(wsframe.CLOSE, len(payload)), payload)
             deadline = time.monotonic() + 2
-            while (self._queue or self._loose) and not self._dead and \
+            while self._backlog and not self._dead and \
                     time.monotonic() < deadline:
                 select.select([], [self.sock], [], 0.1)
                 self._flush()

@@ -37,15 +37,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.$(EXTRAS)'
 	touch $@
 
-$(LIBDIR)/nslab-init: labsteps/init/nslab-init.c
+$(LIBDIR)/nslab-init: labsteps/sandbox/init/nslab-init.c
 	mkdir -p $(LIBDIR)
 	$(CC) -O2 -static -Wall -o $@.tmp $< && mv $@.tmp $@
 
-$(LIBDIR)/libnslab-pump.so: labsteps/pump.c
+$(LIBDIR)/libnslab-pump.so: labsteps/terminal/pump.c
 	mkdir -p $(LIBDIR)
 	$(CC) -O2 -shared -fPIC -pthread -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@
 
-$(LIBDIR)/vorlage.tar: labsteps/image.py | $(VENV)/.installed
+$(LIBDIR)/vorlage.tar: labsteps/sandbox/image.py | $(VENV)/.installed
 	mkdir -p $(LIBDIR)
 	$(VENV)/bin/nslab image build --output $@
 

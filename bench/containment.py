@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.labserver import lab_server  # noqa: E402
 from labsteps.config import Config  # noqa: E402
-from labsteps.labhost import LabHosts  # noqa: E402
+from labsteps.sandbox.labhost import LabHosts  # noqa: E402
 from tests.apiclient import Api  # noqa: E402
 from tests.wsclient import Term  # noqa: E402
 

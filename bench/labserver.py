@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from labsteps.config import Config  # noqa: E402
-from labsteps.labhost import LabHosts  # noqa: E402
+from labsteps.sandbox.labhost import LabHosts  # noqa: E402
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from labsteps.config import Config
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 
 
 def ms(seconds: float) -> str:

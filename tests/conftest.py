@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labsteps.config import Config
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "trainer-secret-for-tests"  # the trainer token of every test lab

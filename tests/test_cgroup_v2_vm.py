@@ -26,9 +26,9 @@ GUEST = r'''
 import json, os, sys, tempfile, traceback
 from pathlib import Path
 
-from labsteps import cgroup
+from labsteps.sandbox import cgroup
 from labsteps.config import Config
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 from tests.conftest import traces
 
 

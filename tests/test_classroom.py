@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 from tests.apiclient import Api
 from tests.conftest import ROOT, TOKEN, traces
 from tests.wsclient import Term

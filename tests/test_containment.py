@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 from tests.apiclient import Api
 from tests.conftest import TOKEN, sh, traces
 from tests.wsclient import Term

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from labsteps.labhost import LabHosts
+from labsteps.sandbox.labhost import LabHosts
 from tests.apiclient import Api
 from tests.conftest import TOKEN, traces
 from tests.wsclient import Term

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from labsteps import cgroup
-from labsteps.labhost import LabHosts
+from labsteps.sandbox import cgroup
+from labsteps.sandbox.labhost import LabHosts
 from tests.conftest import ROOT, sh, traces
 from tests.test_isolation import WALKTHROUGH
 
@@ -41,7 +41,7 @@ def test_double_forked_and_escaped_processes_are_found_through_the_cgroup(hosts)
 def test_a_killed_owner_leaves_lab_hosts_that_the_next_start_sweeps(config):
     script = ("import sys; sys.path.insert(0, sys.argv[1]);"
               "from pathlib import Path; from labsteps.config import Config;"
-              "from labsteps.labhost import LabHosts;"
+              "from labsteps.sandbox.labhost import LabHosts;"
               "h = LabHosts(Config.from_env(env={}, state_dir=Path(sys.argv[2]), "
               "lib_dir=Path(sys.argv[3])));"
               "[h.create(n) for n in ('anna', 'bert')]; print('ready', flush=True);"
@@ -66,7 +66,7 @@ def test_a_stopped_lab_host_is_reported_and_can_be_made_again(hosts):
     while host.alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not host.alive()
-    from labsteps.labhost import LabHostError
+    from labsteps.sandbox.labhost import LabHostError
 
     with pytest.raises(LabHostError, match="stopped"):
         hosts.run("anna", "true")
@@ -124,8 +124,8 @@ def test_a_slot_is_taken_again_while_its_last_owner_is_still_being_cleaned_up():
 
 
 def test_a_stopping_lab_makes_no_more_lab_hosts_or_shells(hosts):
-    from labsteps.labhost import LabHostError
-    from labsteps.terminal import TerminalGone, Terminals
+    from labsteps.sandbox.labhost import LabHostError
+    from labsteps.terminal.pty import TerminalGone, Terminals
 
     hosts.create("anna")
     terms = Terminals(hosts)

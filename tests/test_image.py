@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from labsteps.image import build
+from labsteps.sandbox.image import build
 
 
 @pytest.fixture(scope="module")

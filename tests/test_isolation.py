@@ -58,7 +58,7 @@ def test_lab_hosts_do_not_see_each_other(hosts):
 def test_another_nslab_with_another_state_folder_gets_other_ids(hosts, config, tmp_path):
     from dataclasses import replace
 
-    from labsteps.labhost import LabHosts
+    from labsteps.sandbox.labhost import LabHosts
 
     other = LabHosts(replace(config, state_dir=tmp_path / "other-state"))
     try:

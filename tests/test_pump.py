@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from labsteps import pump
-from labsteps.terminal import Terminal
+from labsteps.terminal import pump
+from labsteps.terminal.pty import Terminal
 from tests.wsclient import RawSocket
 from web import wsframe
 from web.terminal import _ACK, Bridge

@@ -1,7 +1,7 @@
 """Screen replay and shell marks, fed by hand (no lab host needed)."""
 
-from labsteps.screen import Screen
-from labsteps.shell import ShellMarks
+from labsteps.terminal.screen import Screen
+from labsteps.terminal.shell import ShellMarks
 from web import wsframe
 
 

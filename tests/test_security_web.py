@@ -160,7 +160,7 @@ def fuzz_server(tmp_path_factory, lib_dir):
     import os
 
     from labsteps.config import Config
-    from labsteps.labhost import LabHosts
+    from labsteps.sandbox.labhost import LabHosts
     from tests.conftest import Server, free_port
 
     state = tmp_path_factory.mktemp("fuzz") / "state"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from labsteps.talk import StepFileError, load_step, load_steps
+from labsteps.talk.loader import StepFileError, load_step, load_steps
 
 SEED = Path(__file__).resolve().parents[2] / "shared/seed/000_11999d4044bf58e1.txt"
 API_IDS = ["intro", "container-vs-vm", "docker", "chroot", "namespaces", "mount", "cgroups",

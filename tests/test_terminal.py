@@ -5,7 +5,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from labsteps.terminal import HIGH
+from labsteps.terminal.pty import HIGH
 from tests.wsclient import RawSocket, Term, join
 
 pytestmark = pytest.mark.root

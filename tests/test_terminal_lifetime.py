@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from labsteps.terminal import Terminals
+from labsteps.terminal.pty import Terminals
 from tests.conftest import sh
 
 pytestmark = pytest.mark.root

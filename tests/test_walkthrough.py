@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from labsteps.talk import load_steps
+from labsteps.talk.loader import load_steps
 from tests.apiclient import Api
 from tests.wsclient import Term
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from labsteps import doctor
-from labsteps.cgroup import CgroupError
 from labsteps.config import Config
-from labsteps.labhost import LabHostError, LabHosts, hostname_for
-from labsteps.runner import Runner
-from labsteps.talk import load_steps
-from labsteps.terminal import Terminal, Terminals
+from labsteps.sandbox import doctor
+from labsteps.sandbox.cgroup import CgroupError
+from labsteps.sandbox.labhost import LabHostError, LabHosts, hostname_for
+from labsteps.talk.loader import load_steps
+from labsteps.talk.runner import Runner
+from labsteps.terminal.pty import Terminal, Terminals
 from web.attendees import Attendee, Attendees, new_code
 from web.classroom import Classroom
 

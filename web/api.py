@@ -6,9 +6,9 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from labsteps.cgroup import CgroupError
 from labsteps.config import parse_size
-from labsteps.labhost import LabHostError
+from labsteps.sandbox.cgroup import CgroupError
+from labsteps.sandbox.labhost import LabHostError
 from web import current_lab
 from web.attendees import JoinRefused
 from web.errors import ApiError

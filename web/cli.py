@@ -7,9 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from labsteps import doctor
 from labsteps.config import Config
-from labsteps.labhost import LabHostError, LabHosts
+from labsteps.sandbox import doctor
+from labsteps.sandbox.labhost import LabHostError, LabHosts
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -38,7 +38,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from labsteps.image import build
+    from labsteps.sandbox.image import build
 
     config = _config(args)
     target = Path(args.output) if args.output else config.lib_dir / "vorlage.tar"

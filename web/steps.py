@@ -12,11 +12,11 @@ from flask import (
     url_for,
 )
 
-from labsteps.cgroup import CgroupError
-from labsteps.labhost import LabHostError
-from labsteps.runner import StepError
-from labsteps.talk import Block, Step
-from labsteps.terminal import TerminalGone
+from labsteps.sandbox.cgroup import CgroupError
+from labsteps.sandbox.labhost import LabHostError
+from labsteps.talk.loader import Block, Step
+from labsteps.talk.runner import StepError
+from labsteps.terminal.pty import TerminalGone
 from web import current_lab
 from web.api import json_body
 from web.errors import ApiError

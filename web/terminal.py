@@ -29,8 +29,8 @@ from itertools import islice
 from flask import Blueprint, current_app, request
 from flask_sock import Sock
 
-from labsteps import pump
-from labsteps.terminal import CHUNK, TerminalGone, WakeUp
+from labsteps.terminal import pump
+from labsteps.terminal.pty import CHUNK, TerminalGone, WakeUp
 from web import current_lab, wsframe
 from web.errors import ApiError
 from web.session import current_attendee

@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from labsteps.labhost import LabHostError
+from labsteps.sandbox.labhost import LabHostError
 from web import current_lab
 from web.api import json_body
 from web.errors import ApiError

@@ -11,7 +11,7 @@ import os
 import shlex
 from collections.abc import Callable
 
-from labsteps.inspect import LabView, Proc
+from labsteps.talk.inspect import LabView, Proc
 
 
 def lab_host_running(view: LabView) -> bool:

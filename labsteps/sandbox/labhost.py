@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from labsteps import cgroup, kernel, shell
 from labsteps.config import Config, parse_size
+from labsteps.sandbox import cgroup, kernel, shellrc
 
 IDS = 65536  # uids and gids per lab host, as a normal Linux system has
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -39,9 +39,9 @@ _ENTER = 'IFS=:; for f in $NSLAB_CGROUPS; do echo $$ > "$f" || exit 125; done; e
 
 # The start-up helper is a fresh interpreter (see namespaces.py); -I keeps the caller's
 # environment out of it, so it is told where this package lives.
-_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 _HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
-           "from labsteps.namespaces import main; main()")
+           "from labsteps.sandbox.namespaces import main; main()")
 
 
 class LabHostError(RuntimeError):
@@ -368,7 +368,7 @@ class LabHosts:
             "cgroup_links": list(self.layout.links),
             "image": str(self.config.image_path), "init": str(self.config.init_path),
             "root_size": "64m",
-            "files": shell.FILES,
+            "files": shellrc.FILES,
             "tmpfs": {"/tmp": self.config.tmp_size, "/var/tmp": "64m", "/run": "16m",
                       "/root": "64m", "/dev/shm": "64m"},
         }

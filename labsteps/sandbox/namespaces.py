@@ -1,4 +1,5 @@
-"""Start a lab host: the helper the server runs (``python -m labsteps.namespaces``) as real root.
+"""Start a lab host: the helper the server runs as real root
+(``python -m labsteps.sandbox.namespaces``).
 
 It is a fresh, single-threaded interpreter, so forking here is safe where forking the
 threaded web server would not be. Three processes take part, as in the talk's
@@ -22,8 +23,8 @@ import struct
 import sys
 import traceback
 
-from labsteps import kernel as k
-from labsteps.mounts import build_root
+from labsteps.sandbox import kernel as k
+from labsteps.sandbox.mounts import build_root
 
 NAMESPACES = (k.CLONE_NEWNS | k.CLONE_NEWUTS | k.CLONE_NEWIPC | k.CLONE_NEWNET
               | k.CLONE_NEWCGROUP | k.CLONE_NEWPID)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from labsteps.checks import run_check
-from labsteps.inspect import LabView
-from labsteps.talk import PLACEHOLDER, Block, Step
-from labsteps.terminal import TerminalBusy, Terminals
+from labsteps.talk.checks import run_check
+from labsteps.talk.inspect import LabView
+from labsteps.talk.loader import PLACEHOLDER, Block, Step
+from labsteps.terminal.pty import TerminalBusy, Terminals
 
 
 class StepError(Exception):

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsteps.cgroup import CGROUP_ROOT
+from labsteps.sandbox.cgroup import CGROUP_ROOT
 
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
@@ -85,7 +85,7 @@ def _unescape(s: str) -> str:
 class LabView:
     """One lab host as seen from the real host."""
 
-    def __init__(self, hosts, name: str):  # hosts: labsteps.labhost.LabHosts
+    def __init__(self, hosts, name: str):  # hosts: labsteps.sandbox.labhost.LabHosts
         self.hosts = hosts
         self.host = hosts.require(name)
         self.init = proc(self.host.pid)

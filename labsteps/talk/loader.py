@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labsteps.checks import CHECKS
+from labsteps.talk.checks import CHECKS
 
 STEPS_DIR = Path(__file__).parent / "steps"
 LANGS = ("de", "en")

@@ -1,34 +1,15 @@
-"""Shell integration: the lab host's bash marks its prompts, and the lab reads the marks.
+"""Shell integration: the lab reads the marks the lab host's bash prints at its prompts.
 
 bash prints OSC 133 sequences (the convention of FinalTerm, VS Code, kitty...; xterm.js
 ignores them): A before the prompt, B after it, C when a command starts, D;<status> when
-it has finished. On exit it prints a private OSC 6973 with its exit status, because the
-shell's parent is the lab host's init and nobody else learns it.
+it has finished (labsteps/sandbox/shellrc.py sets that up). On exit it prints a
+private OSC 6973 with its exit status, because the shell's parent is the lab host's init
+and nobody else learns it.
 """
 
 from __future__ import annotations
 
 import re
-
-BASHRC = r"""# nslab shell integration: marks prompts and command ends for the lab (OSC 133).
-case $- in *i*) ;; *) return ;; esac  # only where a person types
-__nslab_done() { printf '\e]133;D;%s\a' "$?"; }
-PROMPT_COMMAND=__nslab_done
-PS1='\[\e]133;A\a\]\u@\h:\w\$ \[\e]133;B\a\]'
-PS0='\e]133;C\a'
-export ENV=/etc/shinit  # container shells (busybox sh) mark their prompts from there
-trap 'printf "\e]6973;exit;%s\a" "$?"' EXIT
-"""
-
-# Files every lab host gets in its own /root and /lab/etc (see mounts.build_root).
-FILES = {
-    "/lab/etc/nslab.bashrc": BASHRC,
-    "/root/.bashrc": "case $- in *i*) ;; *) return ;; esac\n"
-                     "[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc\n"
-                     "alias ls='ls --color=auto'\n"
-                     ". /lab/etc/nslab.bashrc\n",
-    "/root/.profile": "[ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ] && . ~/.bashrc\n",
-}
 
 _MARK = re.compile(rb"\x1b\](133;([ABCD])(?:;(-?\d+))?|6973;exit;(\d+))(?:\x07|\x1b\\)")
 _CARRY = 32  # longer than any mark, so a mark split across two reads is still found

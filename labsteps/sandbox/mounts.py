@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labsteps import kernel as k
+from labsteps.sandbox import kernel as k
 
 NEW_ROOT = "/tmp"  # a mount point every host has; private to this mount namespace
 # Host directories bound in read-only: the programs the talk runs and their configuration.

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from labsteps import pump
-from labsteps.screen import Screen
-from labsteps.shell import ShellMarks
+from labsteps.terminal import pump
+from labsteps.terminal.screen import Screen
+from labsteps.terminal.shell import ShellMarks
 
 HIGH = 512 * 1024
 LOW = 128 * 1024
@@ -394,7 +394,7 @@ def _same(pid: int, started: str) -> bool:
 class Terminals:
     """Every lab host's terminals, by (lab host name, number); a dead one is replaced on use."""
 
-    def __init__(self, hosts):  # hosts: labsteps.labhost.LabHosts
+    def __init__(self, hosts):  # hosts: labsteps.sandbox.labhost.LabHosts
         self.hosts = hosts
         self._lock = threading.Lock()
         self._terms: dict[tuple[str, int], Terminal] = {}

@@ -9,8 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsteps import cgroup, pump
 from labsteps.config import Config
+from labsteps.sandbox import cgroup
+from labsteps.terminal import pump
 
 # command -> Debian/Ubuntu package, for the tools the talk and the lab host use
 TOOLS = {
@@ -202,9 +203,9 @@ echo probe-ok
 """
 
 
-def probe(hosts) -> Finding:  # hosts: labsteps.labhost.LabHosts
+def probe(hosts) -> Finding:  # hosts: labsteps.sandbox.labhost.LabHosts
     """Make a real lab host, run the talk's kernel operations in it, destroy it."""
-    from labsteps.labhost import LabHostError
+    from labsteps.sandbox.labhost import LabHostError
 
     name = "doctor-probe"
     try:

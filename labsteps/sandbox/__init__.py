@@ -1,0 +1,1 @@
+"""Lab hosts made of the kernel features the talk teaches: namespaces, mounts, cgroups."""

@@ -57,7 +57,7 @@ def reset_clean(server, hosts, name):
 def test_a_fork_bomb_stays_in_its_lab_host(server, room):
     hosts, term, _ = room
     sh(hosts, "bomb() { bomb | bomb & }; (bomb) >/dev/null 2>&1 &", name="a1")
-    cg = hosts._cgroup(hosts.get("a1"))
+    cg = hosts.cgroup_of(hosts.get("a1"))
     # The kernel's own count: a walk of cgroup.procs would see bombs born and dead meanwhile.
     def tasks() -> int:
         return int((cg.dirs()[0] / "pids.current").read_text())

@@ -33,7 +33,7 @@ def test_double_forked_and_escaped_processes_are_found_through_the_cgroup(hosts)
               "mkdir /sys/fs/cgroup/pids/own 2>/dev/null || mkdir /sys/fs/cgroup/own; "
               "sh -c 'echo $$ > /sys/fs/cgroup/pids/own/tasks 2>/dev/null || "
               "echo $$ > /sys/fs/cgroup/own/cgroup.procs; exec sleep 300' &")
-    assert len(hosts._cgroup(host).pids()) >= 4
+    assert len(hosts.cgroup_of(host).pids()) >= 4
     hosts.destroy("anna")
     assert traces(hosts, host) == []
 
@@ -102,8 +102,8 @@ def test_a_slot_is_taken_again_while_its_last_owner_is_still_being_cleaned_up():
             claimed.append(slot)
             try:
                 cg.create(cgroup.Limits())
-                failures.extend(str(p) for p in cg.procs_files("lab") + cg.procs_files("lab/init")
-                                if not p.exists())
+                failures.extend(str(p) for p in cg.procs_files(cgroup.LAB) +
+                                cg.procs_files(cgroup.INIT) if not p.exists())
             except Exception as e:  # whatever it is, the test must see it, not the thread
                 failures.append(repr(e))
             finally:

@@ -127,7 +127,7 @@ def test_limits_cannot_be_raised_from_inside(labhost):
                             f"cat /sys/fs/cgroup/{'pids/' if v1 else ''}cgroup.procs | wc -l")
     assert "RAISED" not in out, out
     # The limit itself sits on the parent, which is not even visible inside.
-    cg = labhost._cgroup(labhost.get("anna"))
+    cg = labhost.cgroup_of(labhost.get("anna"))
     assert int((cg.dirs()[0] / "pids.max").read_text()) == labhost.config.pids_max
 
 
@@ -135,7 +135,7 @@ def test_a_fork_bomb_is_held_by_the_pids_limit_and_destroy_ends_it(labhost):
     code, out = sh(labhost, "bomb() { bomb | bomb & }; (bomb) 2>/dev/null & sleep 2; echo alive",
                    timeout=30)
     host = labhost.get("anna")
-    cg = labhost._cgroup(host)
+    cg = labhost.cgroup_of(host)
     assert int((cg.dirs()[0] / "pids.current").read_text()) <= labhost.config.pids_max
     labhost.destroy("anna")
-    assert not labhost._cgroup(host).exists()
+    assert not labhost.cgroup_of(host).exists()

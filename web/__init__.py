@@ -14,9 +14,9 @@ from pathlib import Path
 from flask import Flask
 
 from labsteps.config import Config
+from labsteps.errors import LabHostError
 from labsteps.sandbox import doctor
-from labsteps.sandbox.cgroup import CgroupError
-from labsteps.sandbox.labhost import LabHostError, LabHosts, hostname_for
+from labsteps.sandbox.labhost import LabHosts, hostname_for
 from labsteps.talk.loader import load_steps
 from labsteps.talk.runner import Runner
 from labsteps.terminal.pty import Terminal, Terminals
@@ -121,7 +121,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     hosts = None
     try:
         hosts = LabHosts(config)
-    except (CgroupError, OSError) as e:
+    except (LabHostError, OSError) as e:  # the host's cgroups cannot hold lab hosts
         problems.append(doctor.Finding("lab hosts", False, str(e)))
     if hosts is not None and sweep:
         swept = hosts.sweep()
@@ -137,9 +137,10 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         runner=Runner(steps, hosts, terminals), problems=problems,
         classroom=Classroom(attendees, hosts, terminals, [s.id for s in steps]))
 
-    from web import api, errors, markup, pages, session, steps, terminal, trainer
+    from web import api, converters, errors, markup, pages, session, steps, terminal, trainer
     app.jinja_env.filters["markup_inline"] = markup.inline
     errors.register(app)
+    converters.register(app)
     session.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -7,10 +7,8 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request
 
 from labsteps.config import parse_size
-from labsteps.sandbox.cgroup import CgroupError
-from labsteps.sandbox.labhost import LabHostError
+from labsteps.errors import LabFull
 from web import current_lab
-from web.attendees import JoinRefused
 from web.errors import ApiError
 from web.session import login, require_attendee
 
@@ -38,25 +36,15 @@ def join():
         raise ApiError(503, "not_ready", "The lab cannot start lab hosts right now; please "
                        "tell the trainer.")
     body = json_body()
-    try:
-        lab.attendees.check_code(body.get("code"))
-        if len(lab.hosts.list()) >= lab.config.capacity or \
-                _memory_available() < parse_size(lab.config.memory_max) // 2:
-            raise JoinRefused(503, "lab_full", "The lab is full right now, sorry. Please "
-                              "tell the trainer; they can make room.")
-        attendee = lab.attendees.join(body.get("name"))
-    except JoinRefused as e:
-        raise ApiError(e.status, e.code, str(e)) from None
+    lab.attendees.check_code(body.get("code"))
+    if _memory_available() < parse_size(lab.config.memory_max) // 2:
+        raise LabFull("the machine has too little memory left for another lab host")
+    attendee = lab.attendees.join(body.get("name"))
     try:
         lab.hosts.create(attendee.lab, hostname=lab.hostname(attendee))
-    except Exception as e:  # whatever went wrong, the name is free again
+    except BaseException:  # LabFull, or whatever went wrong: the name is free again
         lab.attendees.remove(attendee.id)
-        if not isinstance(e, LabHostError | CgroupError | OSError):
-            raise
-        full = "full" in str(e)
-        raise ApiError(503, "lab_full" if full else "unavailable",
-                       "The lab is full right now, sorry. Please tell the trainer." if full
-                       else f"Your lab host could not be started: {e}") from None
+        raise
     lab.attendees.set_step(attendee.id, lab.runner.steps[0].id)  # where the page starts
     login(attendee)
     return jsonify(attendee=attendee.public()), 201
@@ -85,9 +73,5 @@ def hand():
 
 @bp.post("/me/reset")
 def reset_me():
-    attendee = require_attendee()
-    try:
-        current_lab().reset_labhost(attendee)
-    except LabHostError as e:
-        raise ApiError(503, "lab_host", f"Your lab host could not be started: {e}") from None
+    current_lab().reset_labhost(require_attendee())
     return jsonify(status="fresh")

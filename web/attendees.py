@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from labsteps.errors import BadName, NameTaken, WrongCode
+
 NAME = re.compile(r"^[\w][\w .'-]{0,31}$")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
 
@@ -36,14 +38,6 @@ CREATE TABLE IF NOT EXISTS progress (
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-class JoinRefused(ValueError):
-    """A join that cannot happen; .code is the API error code, .status its HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 @dataclass(frozen=True)
@@ -108,24 +102,24 @@ class Attendees:
             return
         if not isinstance(given, str) or not secrets.compare_digest(
                 given.strip().upper().encode(), expected.encode()):
-            raise JoinRefused(403, "wrong_code", "That is not the workshop code. The trainer "
-                              "shows it on the projector.")
+            raise WrongCode("That is not the workshop code. The trainer shows it on the "
+                            "projector.")
 
     # -- attendees ----------------------------------------------------------------------
 
     def join(self, name: str) -> Attendee:
         name = " ".join(name.split()) if isinstance(name, str) else ""
         if not NAME.match(name):
-            raise JoinRefused(400, "bad_name", "A name has 1 to 32 letters, digits, spaces, "
-                              "dots, dashes or apostrophes and starts with a letter or digit.")
+            raise BadName("A name has 1 to 32 letters, digits, spaces, dots, dashes or "
+                          "apostrophes and starts with a letter or digit.")
         token = secrets.token_urlsafe(24)
         now = time.time()
         try:
             cur = self._run("INSERT INTO attendees (name, token, created) VALUES (?, ?, ?)",
                             (name, token, now))
         except sqlite3.IntegrityError:
-            raise JoinRefused(409, "name_taken", f"Someone in this group is already called "
-                              f"{name!r}; please pick another name.") from None
+            raise NameTaken(f"Someone in this group is already called {name!r}; please "
+                            "pick another name.") from None
         return Attendee(cur.lastrowid, name, token, now)
 
     def get(self, attendee_id: int) -> Attendee | None:

@@ -10,6 +10,7 @@ import csv
 import io
 import time
 
+from labsteps.terminal import TERMINALS
 from web.attendees import Attendee, Attendees, new_code
 
 
@@ -20,11 +21,20 @@ class Classroom:
 
     # -- what the console shows -------------------------------------------------------
 
-    def _roles(self, attendee: Attendee, n: int) -> list[str]:
-        term = self.terminals.existing(attendee.lab, n) if self.terminals else None
-        if term is None or not term.alive:
+    def _roles(self, attendee: Attendee) -> list[str]:
+        """Who watches the attendee's terminals: a role per viewer, of every terminal."""
+        roles = []
+        for term in self._terminals(attendee):
+            if term.alive:
+                roles += term.roles()
+        return roles
+
+    def _terminals(self, attendee: Attendee) -> list:
+        """The attendee's terminals that exist now (none are made here)."""
+        if self.terminals is None:
             return []
-        return term.roles()
+        found = (self.terminals.existing(attendee.lab, n) for n in TERMINALS)
+        return [term for term in found if term is not None]
 
     def snapshot(self) -> list[dict]:
         """Every attendee, raised hands first (longest waiting first), then by joining."""
@@ -32,7 +42,7 @@ class Classroom:
         now = time.time()
         rows = []
         for a in self.attendees.all():
-            roles = self._roles(a, 1) + self._roles(a, 2)
+            roles = self._roles(a)
             done = progress.get(a.id, {})
             rows.append({
                 "id": a.id, "name": a.name, "connected": "attendee" in roles,
@@ -63,15 +73,11 @@ class Classroom:
 
     def announce(self, attendee: Attendee, message: dict) -> None:
         """An event to the attendee's open pages (through their terminal connections)."""
-        if self.terminals is None:
-            return
-        for n in (1, 2):
-            term = self.terminals.existing(attendee.lab, n)
-            if term is not None:
-                term.announce(message)
+        for term in self._terminals(attendee):
+            term.announce(message)
 
     def watch_changed(self, attendee: Attendee) -> None:
-        roles = self._roles(attendee, 1) + self._roles(attendee, 2)
+        roles = self._roles(attendee)
         self.announce(attendee, {"type": "watch", "watching": "watch" in roles or
                                  "takeover" in roles, "takeover": "takeover" in roles})
 

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from labsteps.config import Config
+from labsteps.errors import LabError, LabHostError
 from labsteps.sandbox import doctor
-from labsteps.sandbox.labhost import LabHostError, LabHosts
+from labsteps.sandbox.labhost import LabHosts
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"sandbox {args.action} needs a NAME")
     try:
         return args.func(args)
-    except (LabHostError, ValueError, OSError) as e:
+    except (LabError, ValueError, OSError) as e:
         print(f"nslab: {e}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, g, request, session
 
+from labsteps.talk.loader import LANGS
+from labsteps.terminal import TERMINALS
 from web import current_lab
 from web.attendees import Attendee
 from web.errors import ApiError
@@ -47,7 +49,7 @@ MAX_TABS = 4  # an attendee's open connections to one terminal; each holds a ser
 def _not_too_many_tabs(attendee: Attendee) -> None:
     terminals = current_lab().terminals
     n = (request.view_args or {}).get("n")
-    term = terminals.existing(attendee.lab, n) if terminals and n in (1, 2) else None
+    term = terminals.existing(attendee.lab, n) if terminals and n in TERMINALS else None
     if term is not None and term.alive and term.roles().count("attendee") >= MAX_TABS:
         raise ApiError(409, "too_many_tabs", f"This terminal is open in {MAX_TABS} tabs "
                        "already; close one of them first.")
@@ -73,9 +75,6 @@ def register(app: Flask) -> None:
             raise ApiError(403, "bad_origin", "Requests from other sites are refused.")
 
 
-LANGS = ("de", "en")
-
-
 def language() -> str:
     """?lang= (remembered in the session), else the session's, else the browser's wish."""
     asked = request.args.get("lang")
@@ -84,4 +83,4 @@ def language() -> str:
         return asked
     if session.get("lang") in LANGS:
         return session["lang"]
-    return request.accept_languages.best_match(LANGS, default="de") or "de"
+    return request.accept_languages.best_match(LANGS, default=LANGS[0]) or LANGS[0]

@@ -12,26 +12,14 @@ from flask import (
     url_for,
 )
 
-from labsteps.sandbox.cgroup import CgroupError
-from labsteps.sandbox.labhost import LabHostError
+from labsteps.errors import BadBlock, LabHostError
 from labsteps.talk.loader import Block, Step
-from labsteps.talk.runner import StepError
-from labsteps.terminal.pty import TerminalGone
 from web import current_lab
 from web.api import json_body
-from web.errors import ApiError
 from web.markup import render
 from web.session import current_attendee, language, require_attendee
 
 bp = Blueprint("steps", __name__)
-
-
-
-def _step(step_id: str) -> Step:
-    try:
-        return current_lab().runner.step(step_id)
-    except StepError as e:
-        raise ApiError(e.status, e.code, e.message) from None
 
 
 def _block(block: Block, lang: str, values: dict) -> dict:
@@ -71,51 +59,38 @@ def list_steps():
 @bp.get("/api/steps/<step_id>")
 def get_step(step_id: str):
     attendee = current_attendee()
-    return jsonify(step_json(_step(step_id), language(), attendee.lab if attendee else None))
-
-
-def _runner_call(fn, *args):
-    try:
-        return fn(*args)
-    except StepError as e:
-        raise ApiError(e.status, e.code, e.message) from None
-    except (LabHostError, CgroupError) as e:
-        raise ApiError(503, "lab_host", f"Your lab host is not available: {e}") from None
-    except (TerminalGone, OSError) as e:
-        raise ApiError(409, "terminal_gone", "The terminal went away (its lab host was "
-                       f"reset?); reload the page and try again. ({e})") from None
+    step = current_lab().runner.step(step_id)
+    return jsonify(step_json(step, language(), attendee.lab if attendee else None))
 
 
 @bp.post("/api/steps/<step_id>/run")
 def run_step(step_id: str):
     attendee = require_attendee()
-    step = _step(step_id)
+    step = current_lab().runner.step(step_id)
     body = json_body() if request.get_data() else {}
     index = body.get("block")
     if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-        raise ApiError(400, "bad_block", "\"block\" is the number of a code block, from 0.")
-    _runner_call(current_lab().labhost, attendee)
+        raise BadBlock("\"block\" is the number of a code block, from 0.")
+    current_lab().labhost(attendee)
     current_lab().attendees.set_step(attendee.id, step.id)
-    results = _runner_call(current_lab().runner.run, attendee.lab, step.id, index)
-    return jsonify(results=results)
+    return jsonify(results=current_lab().runner.run(attendee.lab, step.id, index))
 
 
 @bp.post("/api/steps/<step_id>/check")
 def check_step(step_id: str):
     attendee = require_attendee()
-    step = _step(step_id)
-    _runner_call(current_lab().labhost, attendee)
+    step = current_lab().runner.step(step_id)
+    current_lab().labhost(attendee)
     current_lab().attendees.set_step(attendee.id, step.id)
-    return jsonify(_checked(attendee, step, _runner_call(current_lab().runner.check, attendee.lab,
-                                                          step.id)))
+    return jsonify(_checked(attendee, step, current_lab().runner.check(attendee.lab, step.id)))
 
 
 @bp.post("/api/steps/<step_id>/solve")
 def solve_step(step_id: str):
     attendee = require_attendee()
-    step = _step(step_id)
-    result = _runner_call(current_lab().runner.solve, attendee.lab, step.id,
-                          lambda: current_lab().reset_labhost(attendee))
+    step = current_lab().runner.step(step_id)
+    result = current_lab().runner.solve(attendee.lab, step.id,
+                                        lambda: current_lab().reset_labhost(attendee))
     current_lab().attendees.set_step(attendee.id, step.id)
     return jsonify(_checked(attendee, step, result))
 
@@ -166,7 +141,7 @@ def _restarted(attendee) -> bool:
     lab = current_lab()
     try:
         lab.labhost(attendee)  # made again now if a restart swept it
-    except (LabHostError, CgroupError, OSError):
+    except (LabHostError, OSError):
         pass  # the terminals say so, and Run answers 503 with the reason
     if attendee.id in lab.restarted:
         lab.restarted.discard(attendee.id)

@@ -20,8 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from labsteps.errors import CgroupError
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "nslab"
+LAB = "lab"  # below s<slot>: the delegated subtree
+INIT = f"{LAB}/init"  # the leaf the lab host's processes start in
 _PARENT_RETRIES = 100
 # What mkdir in the shared parent, or enabling its controllers, raises while another lab
 # host's cleanup removes it: ENOENT once it is gone, ENODEV while it is dying (cgroup v2).
@@ -29,10 +33,6 @@ _PARENT_GONE = (errno.ENOENT, errno.ENODEV)
 # cgroup v1 controllers a lab host gets its own subtree in, when the host has them.
 V1_CONTROLLERS = ("pids", "memory", "cpu", "cpuacct", "freezer")
 V2_CONTROLLERS = ("pids", "memory", "cpu")
-
-
-class CgroupError(RuntimeError):
-    """The host's cgroups cannot hold a lab host; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +125,21 @@ class Limits:
 class LabCgroup:
     """The cgroups of one lab host (slot) in every hierarchy of the layout."""
 
-    def __init__(self, layout: Layout, slot: int, root_uid: int, root_gid: int):
+    def __init__(self, layout: Layout, slot: int, root_uid: int | None = None,
+                 root_gid: int | None = None):
         self.layout = layout
         self.slot = slot
-        self.root_uid = root_uid
+        self.root_uid = root_uid  # the lab host's root: create() needs them, looking does not
         self.root_gid = root_gid
 
+    @property
+    def name(self) -> str:
+        """The lab host's cgroup below each hierarchy's root, as /proc/PID/cgroup shows it."""
+        return f"/{PARENT}/s{self.slot}"
+
     def dirs(self, sub: str = "") -> list[Path]:
-        tops = [h.path / PARENT / f"s{self.slot}" for h in self.layout.hierarchies]
+        """The lab host's top cgroup in every hierarchy, or sub (LAB, INIT) below it."""
+        tops = [h.path / self.name.lstrip("/") for h in self.layout.hierarchies]
         return [top / sub for top in tops] if sub else tops
 
     def procs_files(self, sub: str) -> list[Path]:
@@ -149,7 +156,7 @@ class LabCgroup:
                 if self.layout.version == "v2":
                     _enable(self.layout.hierarchies[0].path, V2_CONTROLLERS)
                     _enable(first, V2_CONTROLLERS)
-                os.mkdir(first / f"s{self.slot}")
+                os.mkdir(self.dirs()[0])
             except FileExistsError:
                 return False
             except OSError as e:
@@ -171,9 +178,9 @@ class LabCgroup:
                 remove_tree(top)  # a stale one from a lab host that died with its owner
             _mkdir_in_parent(top)
         self._set_limits(limits)
-        for lab in self.dirs("lab"):
+        for lab, init in zip(self.dirs(LAB), self.dirs(INIT)):
             _mkdir(lab)
-            _mkdir(lab / "init")
+            _mkdir(init)
         self._delegate()
 
     def _set_limits(self, limits: Limits) -> None:
@@ -202,9 +209,8 @@ class LabCgroup:
         # init, where the lab's processes start, must stay a leaf: its owner may move
         # processes in and out, but not give it children with controllers.
         leaf = ["cgroup.procs", "tasks", "cgroup.threads"]
-        for lab in self.dirs("lab"):
-            paths = [lab, lab / "init", *(lab / n for n in names),
-                     *(lab / "init" / n for n in leaf)]
+        for lab, init in zip(self.dirs(LAB), self.dirs(INIT)):
+            paths = [lab, init, *(lab / n for n in names), *(init / n for n in leaf)]
             for path in paths:
                 if path.exists():
                     os.chown(path, self.root_uid, self.root_gid)
@@ -216,7 +222,7 @@ class LabCgroup:
         processes" rule), so this runs after the lab host's first process moved to init.
         """
         if self.layout.version == "v2":
-            for lab in self.dirs("lab"):
+            for lab in self.dirs(LAB):
                 _enable(lab, V2_CONTROLLERS)
 
     # -- inspect --------------------------------------------------------------
@@ -291,6 +297,15 @@ class LabCgroup:
             except OSError as e:  # other lab hosts still live, or already gone
                 if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.ENOENT):
                     raise
+
+
+def claimed(layout: Layout) -> list[LabCgroup]:
+    """Every lab host's cgroups on this machine, whichever nslab made them (to look at)."""
+    slots = []
+    for top in (layout.hierarchies[0].path / PARENT).glob("s*"):
+        if top.name[1:].isdigit():
+            slots.append(int(top.name[1:]))
+    return [LabCgroup(layout, slot) for slot in sorted(slots)]
 
 
 def remove_tree(top: Path, timeout: float = 20.0) -> None:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labsteps.config import Config
-from labsteps.sandbox import cgroup
+from labsteps.errors import CgroupError, LabHostError
+from labsteps.sandbox import cgroup, proc
 
 # command -> Debian/Ubuntu package, for the tools the talk and the lab host use
 TOOLS = {
@@ -62,7 +63,7 @@ def _userns() -> list[Finding]:
 def _cgroups() -> Finding:
     try:
         layout = cgroup.detect()
-    except (cgroup.CgroupError, OSError) as e:
+    except (CgroupError, OSError) as e:
         return Finding("cgroups", False, str(e),
                        "enable the pids and memory controllers (cgroup v2: boot with "
                        "systemd.unified_cgroup_hierarchy=1; v1: mount them)")
@@ -139,28 +140,28 @@ def _unowned() -> Finding:
     """Lab hosts whose server is gone: only the state folder that made them can sweep them."""
     try:
         layout = cgroup.detect()
-    except (cgroup.CgroupError, OSError):
+    except (CgroupError, OSError):
         return Finding("lab hosts left", True, "cannot tell without cgroups")
     count = 0
-    for top in (layout.hierarchies[0].path / cgroup.PARENT).glob("s*"):
-        for procs in top.glob("lab/init/cgroup.procs"):
-            try:
-                pids = procs.read_text().split()
-            except OSError:  # that lab host went meanwhile
+    for cg in cgroup.claimed(layout):
+        try:
+            pids = cg.procs_files(cgroup.INIT)[0].read_text().split()
+        except OSError:  # that lab host went meanwhile (or is being made)
+            continue
+        for pid in pids:
+            stat = proc.stat(int(pid))
+            if stat is None or stat.comm != "nslab-init":
                 continue
-            for pid in pids:
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    ppid = status.split("\nPPid:\t", 1)[1].split()[0]
-                    parent = Path(f"/proc/{ppid}/cmdline").read_bytes().split(b"\0")
-                except (OSError, IndexError):
-                    continue
-                # A server adopts its lab hosts' pid 1 (it is a subreaper); when it is
-                # gone, whoever adopts them instead is not an `nslab serve`.
-                serving = b"serve" in parent and any(b"nslab" in a or b"web.cli" in a
-                                                     for a in parent)
-                if "Name:\tnslab-init" in status and not serving:
-                    count += 1
+            try:
+                parent = Path(f"/proc/{stat.ppid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            # A server adopts its lab hosts' pid 1 (it is a subreaper); when it is
+            # gone, whoever adopts them instead is not an `nslab serve`.
+            serving = b"serve" in parent and any(b"nslab" in a or b"web.cli" in a
+                                                 for a in parent)
+            if not serving:
+                count += 1
     return Finding("lab hosts left", True, "none without their server" if not count else
                    f"{count} lab host(s) run without a server (left by one that was killed, "
                    "or made with `nslab sandbox create`); `nslab --state-dir DIR sandbox "
@@ -198,8 +199,6 @@ echo probe-ok
 
 def probe(hosts) -> Finding:  # hosts: labsteps.sandbox.labhost.LabHosts
     """Make a real lab host, run the talk's kernel operations in it, destroy it."""
-    from labsteps.sandbox.labhost import LabHostError
-
     name = "doctor-probe"
     try:
         hosts.create(name)

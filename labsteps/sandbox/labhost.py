@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from labsteps.config import Config, parse_size
-from labsteps.sandbox import cgroup, kernel, shellrc
+from labsteps.errors import CgroupError, LabFull, LabHostError, LeftBehind
+from labsteps.sandbox import cgroup, kernel, proc, shellrc
 
 IDS = 65536  # uids and gids per lab host, as a normal Linux system has
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -44,10 +45,6 @@ _HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
            "from labsteps.sandbox.namespaces import main; main()")
 
 
-class LabHostError(RuntimeError):
-    """A lab host could not be made or used; the message says why."""
-
-
 @dataclass
 class LabHost:
     name: str
@@ -61,16 +58,7 @@ class LabHost:
     cgroup_inodes: tuple = ()  # inode of nslab/s<slot> per hierarchy: the slot may be reused
 
     def alive(self) -> bool:
-        stat = _stat(self.pid)
-        return stat is not None and int(stat[19]) == self.started and stat[0] != "Z"
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, ...]."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
+        return proc.is_running(self.pid, self.started)
 
 
 def _inode(path: Path) -> int | None:
@@ -81,8 +69,8 @@ def _inode(path: Path) -> int | None:
 
 
 def _start_time(pid: int) -> int | None:
-    stat = _stat(pid)
-    return int(stat[19]) if stat else None
+    stat = proc.stat(pid)
+    return stat.started if stat else None
 
 
 def _reap(host: LabHost, timeout: float = 20.0) -> None:
@@ -97,11 +85,11 @@ def _reap(host: LabHost, timeout: float = 20.0) -> None:
         try:
             os.waitpid(host.pid, os.WNOHANG)
         except ChildProcessError:
-            stat = _stat(host.pid)
-            if stat is None or stat[0] == "Z":
+            stat = proc.stat(host.pid)
+            if stat is None or stat.state == "Z":
                 return
         if time.monotonic() > deadline:
-            raise LabHostError(f"pid 1 of lab host {host.name} ({host.pid}) is not reaped")
+            raise LeftBehind(f"pid 1 of lab host {host.name} ({host.pid}) is not reaped")
         tries += 1
         if tries % 16 == 0:
             _reap_orphans_from_lab_hosts()
@@ -116,10 +104,10 @@ def _reap_orphans_from_lab_hosts() -> None:
     process: the child `nsenter` made inside, orphaned when nsenter was killed and adopted
     by this process, the subreaper. Children in the host's own pid namespace (subprocess's)
     are left to whoever waits for them."""
-    me = str(os.getpid())
+    me = os.getpid()
     for entry in os.scandir("/proc"):
-        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
-        if not stat or stat[:2] != ["Z", me]:  # state and parent
+        stat = proc.stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is None or stat.state != "Z" or stat.ppid != me:
             continue
         try:  # NSpid lists a pid per namespace level: two or more inside a lab host
             status = Path(entry.path, "status").read_text()
@@ -208,7 +196,7 @@ class LabHosts:
         cmd = ["/bin/sh", "-c", _ENTER, "nslab-enter",
                "env", "-i", "--default-signal", *[f"{k}={v}" for k, v in inner_env.items()],
                "nsenter", f"--target={host.pid}", "--all", "--root", "--wd", "--", *argv]
-        files = ":".join(str(p) for p in self._cgroup(host).procs_files("lab/init"))
+        files = ":".join(str(p) for p in self.cgroup_of(host).procs_files(cgroup.INIT))
         return cmd, {"NSLAB_CGROUPS": files, "PATH": LOGIN_ENV["PATH"]}
 
     def run(self, name: str, script: str, timeout: float = 30.0, stdin: bytes = b"",
@@ -237,7 +225,7 @@ class LabHosts:
 
     def destroy(self, name: str) -> None:
         """End every process, remove every cgroup and record; returns when all is gone."""
-        with self._one_at_a_time(name), _as_labhost_error("end", name):
+        with self._one_at_a_time(name), _as_labhost_error("end", name, LeftBehind):
             self._destroy(name)
 
     def _destroy(self, name: str) -> None:
@@ -248,14 +236,14 @@ class LabHosts:
             return
         except (ValueError, TypeError) as e:
             raise LabHostError(f"unreadable record {record}: {e}") from e
-        cg = self._cgroup(host)
+        cg = self.cgroup_of(host)
         cg.kill()
         _reap(host)
         cg.remove()
         record.unlink(missing_ok=True)
         left = self.leftovers(host)
         if left:
-            raise LabHostError(f"lab host {name} is not gone: {'; '.join(left[:5])}")
+            raise LeftBehind(f"lab host {name} is not gone: {'; '.join(left[:5])}")
 
     def leftovers(self, host: LabHost) -> list[str]:
         """What is left of a destroyed lab host on the machine; empty when it is gone.
@@ -264,7 +252,8 @@ class LabHosts:
         process, so processes and cgroups are what can remain. The slot, and with it the
         uid range, may already belong to a new lab host (of this nslab or another): the
         cgroups' inodes and the user namespace tell ours from theirs."""
-        mine = [d for d, ino in zip(self._cgroup(host).dirs(), host.cgroup_inodes or
+        cg = self.cgroup_of(host)
+        mine = [d for d, ino in zip(cg.dirs(), host.cgroup_inodes or
                                     [None] * len(self.layout.hierarchies))
                 if _inode(d) is not None and ino in (None, _inode(d))]
         left = [f"cgroup {d}" for d in mine]
@@ -283,7 +272,7 @@ class LabHosts:
                 where = Path(f"/proc/{pid}/cgroup").read_text()
             except OSError:
                 continue
-            if same_ns or (mine and f"/{cgroup.PARENT}/s{host.slot}/" in where) or \
+            if same_ns or (mine and f"{cg.name}/" in where) or \
                     not host.userns:
                 left.append(f"process {pid}")
         record = self.get(host.name)
@@ -318,7 +307,7 @@ class LabHosts:
     def sweep(self) -> list[str]:
         """Destroy every lab host this state folder knows of (at start, after a crash).
 
-        One that will not go does not keep the others: LabHostError names it at the end."""
+        One that will not go does not keep the others: LeftBehind names it at the end."""
         names = [p.stem for p in sorted(self.records.glob("*.json"))]
         failed = []
         for name in names:
@@ -327,42 +316,42 @@ class LabHosts:
             except LabHostError as e:
                 failed.append(str(e))
         if failed:
-            raise LabHostError("; ".join(failed))
+            raise LeftBehind("; ".join(failed))
         return names
 
     def processes(self, name: str) -> set[int]:
         """Host pids of every process in the lab host (empty when there is none)."""
         host = self.get(name)
-        return self._cgroup(host).pids() if host else set()
+        return self.cgroup_of(host).pids() if host else set()
 
     def memory(self, host: LabHost) -> int:
         """Bytes the lab host uses now, as its memory cgroup counts them (tmpfs included)."""
-        for h, top in zip(self.layout.hierarchies, self._cgroup(host).dirs()):
+        for h, top in zip(self.layout.hierarchies, self.cgroup_of(host).dirs()):
             for f in ("memory.current", "memory.usage_in_bytes"):
                 if (top / f).exists() and ("memory" in h.options or self.layout.version == "v2"):
                     return int((top / f).read_text())
         return 0
 
-    def _cgroup(self, host: LabHost) -> cgroup.LabCgroup:
+    def cgroup_of(self, host: LabHost) -> cgroup.LabCgroup:
         return cgroup.LabCgroup(self.layout, host.slot, host.uid, host.uid)
 
     def _claim(self) -> cgroup.LabCgroup:
         with self._lock:
             live = len(list(self.records.glob("*.json")))
             if live >= self.config.capacity:
-                raise LabHostError(f"the lab is full ({self.config.capacity} lab hosts)")
+                raise LabFull(f"all {self.config.capacity} lab hosts are taken")
             for slot in range(self.config.uid_slots):
                 uid = self.config.uid_base + slot * IDS
                 cg = cgroup.LabCgroup(self.layout, slot, uid, uid)
                 if cg.claim():
                     return cg
-        raise LabHostError("no free uid range left for another lab host")
+        raise LabFull("no free uid range left for another lab host")
 
     def _start(self, cg: cgroup.LabCgroup, hostname: str) -> int:
         spec = {
             "uid": cg.root_uid, "gid": cg.root_gid, "count": IDS, "hostname": hostname,
-            "cgroup_lab": [str(p) for p in cg.procs_files("lab")],
-            "cgroup_init": [str(p) for p in cg.procs_files("lab/init")],
+            "cgroup_lab": [str(p) for p in cg.procs_files(cgroup.LAB)],
+            "cgroup_init": [str(p) for p in cg.procs_files(cgroup.INIT)],
             "cgroup_version": self.layout.version,
             "cgroup_v1": [(h.name, h.options) for h in self.layout.hierarchies],
             "cgroup_links": list(self.layout.links),
@@ -391,9 +380,9 @@ class LabHosts:
 
     def _kill_session(self, host: LabHost, sid: int) -> None:
         """SIGKILL what a command left running: every process of its session in the lab host."""
-        for pid in self._cgroup(host).pids():
-            stat = _stat(pid)
-            if stat and int(stat[3]) == sid:
+        for pid in self.cgroup_of(host).pids():
+            stat = proc.stat(pid)
+            if stat is not None and stat.session == sid:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -401,9 +390,10 @@ class LabHosts:
 
 
 @contextlib.contextmanager
-def _as_labhost_error(verb: str, name: str) -> Iterator[None]:
+def _as_labhost_error(verb: str, name: str, kind: type[LabHostError] = LabHostError,
+                      ) -> Iterator[None]:
     """The kernel's refusals (cgroup, OS) as the one error callers of the verbs handle."""
     try:
         yield
-    except (cgroup.CgroupError, OSError) as e:
-        raise LabHostError(f"could not {verb} lab host {name}: {e}") from e
+    except (CgroupError, OSError) as e:
+        raise kind(f"could not {verb} lab host {name}: {e}") from e

@@ -7,13 +7,14 @@ network namespaces.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsteps.sandbox.cgroup import CGROUP_ROOT
+from labsteps.sandbox import kernel
+from labsteps.sandbox.cgroup import CGROUP_ROOT, LAB
+from labsteps.sandbox.proc import stat as read_stat
 
 NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
@@ -41,15 +42,17 @@ class Proc:
 def proc(pid: int) -> Proc | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
+        return None
+    stat = read_stat(pid)
+    if stat is None:
         return None
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
     nspid = tuple(int(x) for x in fields.get("NSpid", str(pid)).split())
     return Proc(pid=pid, nspid=nspid, comm=fields.get("Name", "").strip(),
                 cmdline=tuple(a.decode(errors="replace") for a in cmdline if a),
-                started=int(stat[19]))
+                started=stat.started)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ class LabView:
         lab host ("pids/lala"); on cgroup v2 the controller part is dropped ("lala")."""
         layout = self.hosts.layout
         controller, _, rest = relative.strip("/").partition("/")
-        for h in layout.hierarchies:
-            lab = h.path / "nslab" / f"s{self.host.slot}" / "lab"
+        labs = self.hosts.cgroup_of(self.host).dirs(LAB)
+        for h, lab in zip(layout.hierarchies, labs):
             if layout.version == "v2":
                 return lab / rest
             if controller == h.name and rest:
@@ -141,10 +144,6 @@ def _links(ipr) -> list[dict]:
              "addresses": addrs.get(link["index"], [])} for link in ipr.get_links()]
 
 
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
 def in_netns(ns_path: str, fn):
     """Run fn(IPRoute) with a netlink socket inside the network namespace at ns_path.
 
@@ -160,8 +159,7 @@ def in_netns(ns_path: str, fn):
         try:
             fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns {ns_path}")
+                kernel.setns(fd, kernel.CLONE_NEWNET)
             finally:
                 os.close(fd)
             with IPRoute() as ipr:

@@ -12,17 +12,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labsteps.errors import StepFileError
 from labsteps.talk.checks import CHECKS
+from labsteps.terminal import TERMINALS
 
 STEPS_DIR = Path(__file__).parent / "steps"
-LANGS = ("de", "en")
+LANGS = ("de", "en")  # every text of a step is in both; the first is the default
 ID = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"container_pid"}
-
-
-class StepFileError(ValueError):
-    """A step file is broken; the message names the file and the field."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,8 @@ def _block(raw: dict, index: int, where: str) -> Block:
             raise StepFileError(f"{where}.{name}: wrong type {type(raw[name]).__name__}")
     if not raw["command"].strip():
         raise StepFileError(f"{where}.command: empty")
-    if raw.get("terminal", 1) not in (1, 2):
-        raise StepFileError(f"{where}.terminal: 1 or 2")
+    if raw.get("terminal", 1) not in TERMINALS:
+        raise StepFileError(f"{where}.terminal: one of {', '.join(map(str, TERMINALS))}")
     expect = raw.get("expect", 0)
     if isinstance(expect, str) and expect != "any":
         raise StepFileError(f"{where}.expect: an exit status, or \"any\"")

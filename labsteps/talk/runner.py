@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import time
 
+from labsteps.errors import (
+    BadBlock,
+    NeedsContainer,
+    NotRunnable,
+    TerminalBusy,
+    TimedOut,
+    UnknownStep,
+)
 from labsteps.talk.checks import run_check
 from labsteps.talk.inspect import LabView
 from labsteps.talk.loader import PLACEHOLDER, Block, Step
-from labsteps.terminal.pty import TerminalBusy, Terminals
-
-
-class StepError(Exception):
-    """A run that cannot happen; status and code follow the API's error shape."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+from labsteps.terminal import pty
 
 
 class Runner:
-    def __init__(self, steps: list[Step], hosts, terminals: Terminals):
+    def __init__(self, steps: list[Step], hosts, terminals: pty.Terminals):
         self.steps = steps
         self.by_id = {s.id: s for s in steps}
         self.hosts = hosts
@@ -34,7 +34,7 @@ class Runner:
     def step(self, step_id: str) -> Step:
         step = self.by_id.get(step_id)
         if step is None:
-            raise StepError(404, "unknown_step", f"There is no step {step_id!r}.")
+            raise UnknownStep(f"There is no step {step_id!r}.")
         return step
 
     # -- placeholders ------------------------------------------------------------
@@ -64,11 +64,11 @@ class Runner:
         blocks = step.blocks
         if index is not None:
             if not 0 <= index < len(blocks):
-                raise StepError(400, "bad_block", f"Step {step_id!r} has blocks 0 to "
-                                f"{len(blocks) - 1}; there is no block {index}.")
+                raise BadBlock(f"Step {step_id!r} has blocks 0 to {len(blocks) - 1}; there "
+                               f"is no block {index}.")
             if not blocks[index].runnable:
-                raise StepError(400, "not_runnable", "This block is shown for comparison "
-                                "only: it needs Docker, which the lab does without.")
+                raise NotRunnable("This block is shown for comparison only: it needs Docker, "
+                                  "which the lab does without.")
             chosen = [blocks[index]]
         else:
             chosen = [b for b in blocks if b.runnable]
@@ -83,12 +83,11 @@ class Runner:
     def run_block(self, lab: str, block: Block) -> dict:
         command = self.command(block, self.values(lab))
         if command is None:
-            raise StepError(409, "not_ready", "This command needs the PID of a running "
-                            "container, and none runs yet: run the earlier blocks first.")
+            raise NeedsContainer("This command needs the PID of a running container, and "
+                                 "none runs yet: run the earlier blocks first.")
         term = self.terminals.get(lab, block.terminal)
         if not term.wait_for(lambda: term.state != "starting", 30):
-            raise StepError(504, "timeout", f"Terminal {block.terminal} did not show a "
-                            "prompt within 30 s.")
+            raise TimedOut(f"Terminal {block.terminal} did not show a prompt within 30 s.")
         if not block.wait:
             if term.state != "prompt":
                 raise _busy(block.terminal)
@@ -98,12 +97,11 @@ class Runner:
                     "command": command}
         try:
             code, output = term.run(command, block.timeout)
-        except TerminalBusy:
+        except pty.TerminalBusy:  # said again, with what the attendee can do about it
             raise _busy(block.terminal) from None
         except TimeoutError:
-            raise StepError(504, "timeout", f"The command is still running after "
-                            f"{block.timeout:g} s; see terminal {block.terminal} "
-                            "(Ctrl-C stops it).") from None
+            raise TimedOut(f"The command is still running after {block.timeout:g} s; see "
+                           f"terminal {block.terminal} (Ctrl-C stops it).") from None
         return {"block": block.index, "exit_code": code, "output": output[-65536:],
                 "command": command}
 
@@ -132,6 +130,6 @@ class Runner:
         return self.check(lab, step_id)
 
 
-def _busy(n: int) -> StepError:
-    return StepError(409, "terminal_busy", f"Terminal {n} is busy: wait for the prompt, or "
-                     "press Ctrl-C there first.")
+def _busy(n: int) -> TerminalBusy:
+    return TerminalBusy(f"Terminal {n} is busy: wait for the prompt, or press Ctrl-C there "
+                        "first.")

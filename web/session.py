@@ -1,6 +1,5 @@
 """Who is asking: the attendee behind the session cookie, and the checks made before any
-websocket upgrade (flask-sock completes the handshake before the view runs, so a refusal
-must come from here)."""
+websocket upgrade (so that a refused request never starts a shell)."""
 
 from __future__ import annotations
 
@@ -65,9 +64,6 @@ def register(app: Flask) -> None:
                 if attendee is None:
                     raise ApiError(403, "no_session", "Join the lab first.")
                 _not_too_many_tabs(attendee)
-            # Compression is not negotiated: terminal output is relayed as it comes, and
-            # deflating it costs more server CPU than the bytes it saves on a LAN.
-            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         elif request.method not in ("GET", "HEAD", "OPTIONS") and \
                 "Origin" in request.headers and not same_origin():
             raise ApiError(403, "bad_origin", "Requests from other sites are refused.")

@@ -28,7 +28,7 @@ from labsteps.sandbox.labhost import LabHostError
 from web import current_lab
 from web.api import json_body
 from web.errors import ApiError
-from web.terminal import serve, sock
+from web.terminal import serve
 
 bp = Blueprint("trainer", __name__)
 
@@ -200,8 +200,8 @@ def _watch_target():
             raise ApiError(404, "no_terminal", "Terminals are numbered 1 and 2.")
 
 
-@sock.route("/ws/trainer/watch/<int:attendee>/<int:n>", bp=bp)
-def watch(ws, attendee: int, n: int):
+@bp.route("/ws/trainer/watch/<int:attendee>/<int:n>", websocket=True)
+def watch(attendee: int, n: int):
     lab = current_lab()
     who = lab.attendees.get(attendee)
     takeover = request.args.get("takeover") == "1"
@@ -212,7 +212,7 @@ def watch(ws, attendee: int, n: int):
         return lab.terminal(who, n)
 
     try:
-        serve(ws, terminal, f"attendee {attendee}'s terminal {n} (trainer)",
+        return serve(terminal, f"attendee {attendee}'s terminal {n} (trainer)",
               read_only=not takeover, role="takeover" if takeover else "watch",
               resizes=False, on_attach=lambda: lab.classroom.watch_changed(who))
     finally:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from labsteps.config import Config
 from labsteps.sandbox import cgroup
-from labsteps.terminal import pump
 
 # command -> Debian/Ubuntu package, for the tools the talk and the lab host use
 TOOLS = {
@@ -115,14 +114,8 @@ def _subids(config: Config) -> Finding:
 
 
 def _files(config: Config) -> list[Finding]:
-    found = [Finding(path.name, path.exists(), str(path), "make install")
-             for path in (config.image_path, config.init_path)]
-    try:
-        pump.load(config.pump_path)
-        found.append(Finding(config.pump_path.name, True, str(config.pump_path)))
-    except OSError as e:
-        found.append(Finding(config.pump_path.name, False, str(e), "make install"))
-    return found
+    return [Finding(path.name, path.exists(), str(path), "make install")
+            for path in (config.image_path, config.init_path)]
 
 
 def _modules() -> list[Finding]:

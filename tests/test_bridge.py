@@ -35,8 +35,10 @@ class Viewer:
         theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
         self.raw = RawSocket.over(ours)
         self.done = threading.Event()
-        self.bridge = Bridge(theirs, Connection(ConnectionType.SERVER), term,
-                             max_input=options.pop("max_input", 1 << 20), **options)
+        # Pings far apart: a bridge that misses a wake-up stalls until its next ping, and
+        # the tests' waits run out long before that.
+        options = {"max_input": 1 << 20, "ping_every": 600.0, **options}
+        self.bridge = Bridge(theirs, Connection(ConnectionType.SERVER), term, **options)
 
         def bridge():
             try:

@@ -186,7 +186,11 @@ class Bridge:
         poller.register(self._wake_r, select.POLLIN)
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
-            poller.register(self.sock, select.POLLIN | (select.POLLOUT if self._queue else 0))
+            # Under the lock: a sender queues and wakes in one go, so a wake-up drained
+            # below can never hide a queue that is not seen here.
+            with self._lock:
+                want_out = select.POLLOUT if self._queue else 0
+            poller.register(self.sock, select.POLLIN | want_out)
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000 + 1))
             if self._wake_r in ready:
@@ -321,7 +325,8 @@ class Bridge:
             data = memoryview(self.conn.send(event))
         except LocalProtocolError:  # closing: nothing but the close frame goes out now
             return
-        if not self._queue:
+        first = not self._queue
+        if first:
             try:
                 data = data[self.sock.send(data):]
             except BlockingIOError:
@@ -332,11 +337,12 @@ class Bridge:
                 return
             if not data:
                 return
-            self._wake_locked()  # the bridge's thread waits for the socket to take the rest
         self._queue.append(data)
         self._queued += len(data)
         if self._queued > MAX_PENDING:
-            self._dead = True
+            self._dead = True  # the client does not read what it acknowledges
+        if first or self._dead:  # the bridge's thread sends the rest, or ends
+            self._wake_locked()
 
     def _flush_locked(self) -> None:
         while self._queue and not self._dead:

@@ -257,13 +257,16 @@ class Bridge:
                 self.terminal.acked()
 
     def _keys(self, event: BytesMessage) -> None:
-        self._message += event.data
-        if len(self._message) > self.max_input:
+        if event.message_finished and not self._message:
+            keys = bytes(event.data)  # the usual case: a key or a paste in one piece
+        else:
+            self._message += event.data
+            if not event.message_finished and len(self._message) <= self.max_input:
+                return
+            keys, self._message = bytes(self._message), bytearray()
+        if len(keys) > self.max_input:
             self.close(Close.TOO_BIG, f"input larger than {self.max_input} bytes")
             return
-        if not event.message_finished:
-            return
-        keys, self._message = bytes(self._message), bytearray()
         if keys and not self.read_only:
             try:
                 self.terminal.write(keys)

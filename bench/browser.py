@@ -15,7 +15,9 @@ terminal 1 of the same lab host:
 Everything is timed inside the page, with performance.now(): a capturing keydown listener
 on the window (the key's dispatch), WebSocket.prototype.send (the key leaves), a message
 listener added before the page's own (the echo frame arrives), and a MutationObserver on
-terminal 1's `.xterm-rows` (the row that now ends with what was typed). One key at a time,
+terminal 1's `.xterm-rows` (the row that now ends with what was typed); then, how long the
+main thread stays busy drawing that frame (style, layout, paint), until a task queued from
+the observer runs. One key at a time,
 each waited for, with a random pause of up to a frame before the next; Ctrl-U clears the
 line now and then. Prints percentiles of each page and their differences; asserts nothing.
 """
@@ -106,8 +108,14 @@ PROBE = r"""
         const hit = row ? seen(row) : [...rows.children].some(seen);
         if (hit) {
           armed.rows = now;
-          armed.resolve({key: now - armed.t0, send: armed.send - armed.t0,
-                         net: armed.frame - armed.send, render: now - armed.frame});
+          const a = armed;
+          // A task queued now runs once the main thread has drawn this frame (style,
+          // layout, paint): what the page costs the next key.
+          const channel = new MessageChannel();
+          channel.port1.onmessage = () => a.resolve({
+            key: now - a.t0, send: a.send - a.t0, net: a.frame - a.send,
+            render: now - a.frame, drawn: performance.now() - now});
+          channel.port2.postMessage(0);
           return;
         }
       }
@@ -212,7 +220,8 @@ def report(results: dict[str, list[dict]], args) -> None:
           f"in {args.rounds} blocks each, ms")
     print(f"{'':<40}" + "".join(f"{'p' + str(q) if q < 100 else 'max':>9}" for q in qs))
     rows = [("key -> character in the rows", "key"), ("  key -> ws.send", "send"),
-            ("  ws.send -> echo frame arrives", "net"), ("  echo frame -> rows", "render")]
+            ("  ws.send -> echo frame arrives", "net"), ("  echo frame -> rows", "render"),
+            ("  rows -> frame drawn", "drawn")]
     for label, field in rows:
         for kind in ("nslab", "plain"):
             v = [x[field] for x in results[kind]]

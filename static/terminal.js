@@ -87,9 +87,13 @@ class LabTerminal {
     });
     this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
     this.term.onResize(({cols, rows}) => this.control({type: "resize", cols, rows}));
-    new ResizeObserver(() => this.refit()).observe(host);
-    host.addEventListener("focusin", () => { this.focused = true; this.blink(); });
-    host.addEventListener("focusout", () => { this.focused = false; this.blink(); });
+    this.resizes = new ResizeObserver(() => this.refit());
+    this.resizes.observe(host);
+    // Ended by dispose(): a page may open another terminal in the same host.
+    this.hostEvents = new AbortController();
+    const signal = this.hostEvents.signal;
+    host.addEventListener("focusin", () => { this.focused = true; this.blink(); }, {signal});
+    host.addEventListener("focusout", () => { this.focused = false; this.blink(); }, {signal});
   }
 
   // Show the cursor, and blink it from now on while the terminal has the focus (xterm.js
@@ -206,6 +210,8 @@ class LabTerminal {
 
   dispose() {
     this.closedByPage = true;
+    this.resizes.disconnect();
+    this.hostEvents.abort();
     this.focused = false;
     this.blink();
     if (this.ws) this.ws.close();

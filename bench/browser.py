@@ -190,7 +190,7 @@ def main() -> None:
         # Network Access check would refuse the plain page's websocket to 127.0.0.1.
         browser = pw.chromium.launch(
             executable_path=args.chromium, headless=True,
-            args=CHROMIUM_ARGS + ["--disable-features=LocalNetworkAccessChecks"])
+            args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"])
         context = browser.new_context(viewport={"width": 1400, "height": 900},
                                       locale="en-US" if args.lang == "en" else "de-DE")
         context.add_init_script(PROBE)

@@ -19,7 +19,7 @@ TEST_TOOLS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap 
 
 .PHONY: install os-packages test-packages run test lint clean
 
-install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/libnslab-pump.so $(LIBDIR)/vorlage.tar
+install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/vorlage.tar
 
 os-packages:
 	@missing=""; \
@@ -40,10 +40,6 @@ $(VENV)/.installed: pyproject.toml
 $(LIBDIR)/nslab-init: labsteps/sandbox/init/nslab-init.c
 	mkdir -p $(LIBDIR)
 	$(CC) -O2 -static -Wall -o $@.tmp $< && mv $@.tmp $@
-
-$(LIBDIR)/libnslab-pump.so: labsteps/terminal/pump.c
-	mkdir -p $(LIBDIR)
-	$(CC) -O2 -shared -fPIC -pthread -Wall -Wextra -o $@.tmp $< && mv $@.tmp $@
 
 $(LIBDIR)/vorlage.tar: labsteps/sandbox/image.py | $(VENV)/.installed
 	mkdir -p $(LIBDIR)

@@ -31,10 +31,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def lab_server(token: str, **env: str) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+def lab_server(token: str, source: Path = ROOT, **env: str
+               ) -> Iterator[tuple[str, Path, subprocess.Popen]]:
     """(base URL, state folder, server process) of a running `nslab serve`.
 
-    RuntimeError, with the end of the server's log, when it does not come up."""
+    The server runs the code in `source` (this checkout, or another revision's work tree:
+    started from there, that folder's packages come first on its path), with env added to
+    its environment. RuntimeError, with the end of the server's log, when it does not come
+    up."""
     work = Path(tempfile.mkdtemp(prefix="nslab-bench-"))
     state, log_path = work / "state", work / "serve.log"
     port = free_port()
@@ -42,7 +46,7 @@ def lab_server(token: str, **env: str) -> Iterator[tuple[str, Path, subprocess.P
         # `python -m web.cli` rather than the nslab script: a `pkill -f "nslab serve"`
         # meant for someone else's server does not end this one mid-run.
         server = subprocess.Popen(
-            [sys.executable, "-m", "web.cli", "serve"], cwd=ROOT, stdout=log,
+            [sys.executable, "-m", "web.cli", "serve"], cwd=source, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "NSLAB_HOST": "127.0.0.1", "NSLAB_STATE_DIR": str(state),
                  "NSLAB_PORT": str(port), "NSLAB_TRAINER_TOKEN": token,
@@ -62,7 +66,10 @@ def lab_server(token: str, **env: str) -> Iterator[tuple[str, Path, subprocess.P
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-        LabHosts(Config.from_env(state_dir=state)).sweep()  # should it have died hard
+        try:  # should it have died hard
+            LabHosts(Config.from_env(state_dir=state)).sweep()
+        except Exception as e:  # another revision's records, say: tell, and clean up the rest
+            print(f"sweep of {state} after the server: {e!r}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
 
 

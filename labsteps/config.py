@@ -46,10 +46,6 @@ class Config:
     def init_path(self) -> Path:
         return self.lib_dir / "nslab-init"
 
-    @property
-    def pump_path(self) -> Path:
-        return self.lib_dir / "libnslab-pump.so"
-
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Config:
         """Defaults, then NSLAB_<FIELD> variables, then keyword overrides that are not None."""

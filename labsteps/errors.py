@@ -48,6 +48,10 @@ class TerminalBusy(LabError):
     """The shell is not waiting at a prompt (a command runs, or it is still starting)."""
 
 
+class HandshakeError(LabError):
+    """A request to a websocket address that is no upgrade wsproto can accept."""
+
+
 class StepError(LabError):
     """A Run, Check or Catch-up of a step that cannot happen."""
 

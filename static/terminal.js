@@ -9,6 +9,12 @@
 (() => {
 
 const ACK_EVERY = 32 * 1024;
+// The cursor blinks by this timer and a class on the host (nslab.css), not by xterm.js's
+// own blink: its DOM renderer blinks with an endless CSS animation of colours, which Chromium
+// runs on the page's main thread, a frame per display refresh for as long as the terminal
+// has the focus; every echo then waited behind those frames, 20 ms more per key
+// (bench/browser.py). Two class changes a second cost nothing measurable.
+const BLINK_MS = 500;
 const MESSAGES = {
   de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
        exited: "Die Shell wurde beendet (Exit-Status {code}).", newShell: "Neue Shell starten",
@@ -53,6 +59,8 @@ class LabTerminal {
     this.acked = 0;
     this.ws = null;
     this.listeners = {};
+    this.focused = false;
+    this.blinking = 0;
     this.term = new Terminal({
       allowProposedApi: true,  // needed by the unicode11 addon (emoji and CJK widths)
       fontFamily: '"nslab mono", monospace',
@@ -73,10 +81,30 @@ class LabTerminal {
     host.appendChild(this.overlay);
     this.term.open(host);
     this.term.attachCustomKeyEventHandler((e) => this.keys(e));
-    this.term.onData((data) => this.send(new TextEncoder().encode(data)));
+    this.term.onData((data) => {
+      this.send(new TextEncoder().encode(data));
+      this.blink();
+    });
     this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
     this.term.onResize(({cols, rows}) => this.control({type: "resize", cols, rows}));
-    new ResizeObserver(() => this.refit()).observe(host);
+    this.resizes = new ResizeObserver(() => this.refit());
+    this.resizes.observe(host);
+    // Ended by dispose(): a page may open another terminal in the same host.
+    this.hostEvents = new AbortController();
+    const signal = this.hostEvents.signal;
+    host.addEventListener("focusin", () => { this.focused = true; this.blink(); }, {signal});
+    host.addEventListener("focusout", () => { this.focused = false; this.blink(); }, {signal});
+  }
+
+  // Show the cursor, and blink it from now on while the terminal has the focus (xterm.js
+  // marks the cursor that blinks: focused, and blinking not turned off by the program).
+  blink() {
+    clearInterval(this.blinking);
+    this.blinking = 0;
+    if (this.host.classList.contains("cursor-off")) this.host.classList.remove("cursor-off");
+    if (this.focused) {
+      this.blinking = setInterval(() => this.host.classList.toggle("cursor-off"), BLINK_MS);
+    }
   }
 
   on(event, fn) { (this.listeners[event] ||= []).push(fn); }
@@ -123,6 +151,7 @@ class LabTerminal {
       return;
     }
     const bytes = new Uint8Array(data);
+    this.blink();
     this.writing = (this.writing || 0) + 1;
     this.term.write(bytes, () => {
       this.rendered += bytes.length;
@@ -181,6 +210,10 @@ class LabTerminal {
 
   dispose() {
     this.closedByPage = true;
+    this.resizes.disconnect();
+    this.hostEvents.abort();
+    this.focused = false;
+    this.blink();
     if (this.ws) this.ws.close();
     this.term.dispose();
   }

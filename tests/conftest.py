@@ -42,9 +42,9 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def lib_dir() -> Path:
-    """The installed vorlage.tar, nslab-init and pump (make install puts them there)."""
+    """The installed vorlage.tar and nslab-init (make install puts them there)."""
     path = Path(os.environ.get("NSLAB_LIB_DIR", "/usr/local/lib/nslab"))
-    missing = [p for p in ("vorlage.tar", "nslab-init", "libnslab-pump.so")
+    missing = [p for p in ("vorlage.tar", "nslab-init")
                if not (path / p).exists()]
     if missing:
         pytest.fail(f"{', '.join(missing)} missing in {path}: run `make install` first")

@@ -194,3 +194,26 @@ def test_joining_takes_the_workshop_code(code_env, server, tab, tmp_path):
     tab.wait_prompt()
     page.screenshot(path=str(tmp_path / "joined.png"))
     assert not tab.errors, tab.errors
+
+
+def test_the_cursor_blinks_without_an_animation(server, tab):
+    """xterm.js's own blink is an endless CSS animation, which makes Chromium draw a frame per
+    refresh while the terminal has the focus (every echo waited behind them: bench/browser.py).
+    terminal.js blinks the cursor by a class instead; nothing on the page animates."""
+    page = tab.page
+    tab.join(server, "Carla")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    tab.wait_prompt()
+    page.click("#term1")
+    cursor = "document.querySelector('#term1 .xterm-cursor.xterm-cursor-blink.xterm-cursor-block')"
+    background = f"{cursor} && getComputedStyle({cursor}).backgroundColor"
+    for shown in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"):
+        page.wait_for_function(f"() => {background} === '{shown}'", timeout=WAIT_MS)
+        assert page.evaluate("() => document.getAnimations().length") == 0
+
+    # Without the focus xterm.js draws an outline, which does not blink.
+    page.click("h1")
+    page.wait_for_function(
+        "() => document.querySelector('#term1 .xterm-cursor.xterm-cursor-outline') &&"
+        " !document.querySelector('#term1').classList.contains('cursor-off')", timeout=WAIT_MS)
+    assert not tab.errors, tab.errors

@@ -2,7 +2,6 @@
 
 from labsteps.terminal.screen import Screen
 from labsteps.terminal.shell import ShellMarks
-from web import wsframe
 
 
 def test_replay_starts_at_the_last_clear():
@@ -49,30 +48,3 @@ def test_shell_marks_split_across_reads():
         [("done", 7, -7), ("prompt", None, 3)]
     assert marks.feed(b"3;B\x07") == [("input", None, -4)]
     assert marks.feed(b"\x1b]6973;exit;3\x07") == [("exit", 3, 0)]
-
-
-def _masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    mask = b"\x01\x02\x03\x04"
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + mask + body
-
-
-def test_frames_fragments_and_split_reads():
-    r = wsframe.Reader(max_message=100)
-    data = _masked(wsframe.TEXT, b'{"a":', fin=False) + _masked(wsframe.CONT, b"1}")
-    data += _masked(wsframe.PING, b"p") + _masked(wsframe.BINARY, b"ls\r")
-    out = []
-    for i in range(len(data)):  # one byte at a time
-        out += r.feed(data[i:i + 1])
-    assert out == [(wsframe.TEXT, b'{"a":1}'), (wsframe.PING, b"p"), (wsframe.BINARY, b"ls\r")]
-
-
-def test_frame_limits():
-    import pytest
-
-    with pytest.raises(wsframe.ProtocolError) as e:
-        wsframe.Reader(max_message=10).feed(_masked(wsframe.BINARY, b"x" * 11))
-    assert e.value.code == 1009
-    with pytest.raises(wsframe.ProtocolError) as e:
-        wsframe.Reader(max_message=10).feed(b"\x82\x01a")
-    assert e.value.code == 1002

@@ -1,47 +1,21 @@
 """The steps as data: complete, bilingual, covering every command of the talk, validated."""
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from labsteps.talk.loader import StepFileError, load_step, load_steps
 
-SEED = Path(__file__).resolve().parents[2] / "shared/seed/000_11999d4044bf58e1.txt"
+TALK = Path(__file__).resolve().parent / "data" / "talk_commands.toml"
 API_IDS = ["intro", "container-vs-vm", "docker", "chroot", "namespaces", "mount", "cgroups",
            "overlay", "network", "nsenter", "conclusion"]
 
-# Every command line of the talk. The seed is one flattened line, so the commands inside
-# each ~~~ block are listed here one by one; the test below checks each against the seed.
-TALK_COMMANDS = [
-    "docker container run --rm -ti --name vorlage alpine",
-    "mkdir /tmp/container",
-    "docker container export vorlage | tar xf - -C /tmp/container",
-    "chroot /tmp/container zsh",
-    "readlink /proc/self/ns/*",
-    "unshare -p -f -m -u -n -i chroot /tmp/container ps ax .. und ein Hups",
-    "docker container run --volume /var/tmp:/srv --rm -ti ubuntu",
-    "docker container run --rm -ti --pids-limit 5 ubuntu",
-    "mkdir /sys/fs/cgroup/pids/lala",
-    "echo 5 >/sys/fs/cgroup/pids/lala/pids.max",
-    "echo $$ >/sys/fs/cgroup/pids/lala/tasks",
-    "echo ContainerPid >/sys/fs/cgroup/pids/lala/tasks",
-    "docker container run --rm -d --name www erkules/nginxhostname",
-    "docker container ps -s -f name=www",
-    "mkdir /tmp/upper1 /tmp/work1 /tmp/runningcontainer1",
-    "mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper1,workdir=/tmp/work1 /tmp/runningcontainer1",
-    "mkdir /tmp/upper2 /tmp/work2 /tmp/runningcontainer2",
-    "mount -t overlay overlay -o lowerdir=/tmp/container,upperdir=/tmp/upper2,workdir=/tmp/work2 /tmp/runningcontainer2",
-    "mkdir /var/run/netns <- Falls nicht vorhanden. Braucht iproute2",
-    "ln -s /proc/<>/ns/net /var/run/netns/hallo",
-    "ip netns exec hallo ip a s",
-    "ip link add hostende type veth peer name containerende",
-    "ip link set containerende netns hallo",
-    "ip netns exec hallo ip link set containerende up",
-    "ip netns exec hallo ip a add 172.40.1.1/26 dev containerende",
-    "ip link set hostende up",
-    "ip a add 172.40.1.2/26 dev hostende",
-]
+
+def talk_blocks() -> list[dict]:
+    """The talk's code blocks, in talk order, as tests/data/talk_commands.toml keeps them."""
+    return tomllib.loads(TALK.read_text())["block"]
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +23,24 @@ def steps():
     return load_steps()
 
 
-def test_every_talk_command_is_in_the_seed_and_in_a_step(steps):
-    seed = " ".join(SEED.read_text().split())
-    code = " ".join(" ".join(re.findall(r"~~~(.*?)~~~", seed)).split())
+def test_every_command_of_the_talk_is_in_a_step(steps):
     shown = set()
     for s in steps:
         for b in s.blocks:
             shown.update(x for x in (b.command, b.talk, b.docker) if x)
-    for command in TALK_COMMANDS:
-        assert command in code, f"not a command of the talk: {command}"
-        assert command in shown, f"no step shows the talk's command: {command}"
-    # ... and nothing of the talk's code blocks is left out of the list above.
-    rest = code
-    for command in sorted(TALK_COMMANDS, key=len, reverse=True):
-        rest = rest.replace(command, " ")
-    assert rest.replace("besser?", "").split() == []
+    blocks = talk_blocks()
+    assert len(blocks) == 12  # the talk's ~~~ blocks, every one of them
+    for block in blocks:
+        # The block is its commands, in order, and its remarks: nothing of it is left out.
+        rest = block["text"]
+        for command in block["commands"]:
+            while any(rest.startswith(r + " ") for r in block.get("remarks", [])):
+                rest = rest.split(" ", 1)[1]
+            assert rest.startswith(command), f"{block['heading']}: {command!r} is not next in {rest!r}"
+            rest = rest[len(command):].lstrip()
+        assert rest == "", f"{block['heading']}: not listed as a command: {rest!r}"
+        for command in block["commands"]:
+            assert command in shown, f"no step shows the talk's command: {command}"
 
 
 def test_steps_follow_the_talk_with_the_api_ids(steps):

@@ -152,7 +152,7 @@ def test_acks_in_any_json_spelling_let_a_paused_flood_go_on(server, anna):
 
 
 def test_a_flood_arrives_whole_in_order_and_in_frames_of_at_most_64_kib(server, anna):
-    # The pump sends a flood's chunks as it reads them and the bridge thread sends what a
+    # The reader sends a flood's chunks as it reads them and the bridge thread sends what a
     # socket did not take; the "command" event must come after the output it follows.
     raw = RawSocket(server, anna)
     raw.output_until(PROMPT.encode(), timeout=30)

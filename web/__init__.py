@@ -115,7 +115,6 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         SESSION_COOKIE_NAME="nslab_session",
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
-        SOCK_SERVER_OPTIONS={"thread_class": _no_thread()},
     )
     problems = doctor.problems(config)
     hosts = None
@@ -156,11 +155,6 @@ def _workshop_code(config: Config, attendees: Attendees) -> None:
         attendees.set_code(config.workshop_code.strip().upper())
     elif not attendees.code():
         attendees.set_code(new_code())
-
-
-def _no_thread():
-    from web.terminal import NoThread
-    return NoThread
 
 
 def current_lab() -> Lab:

@@ -16,7 +16,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from labsteps import errors
-from labsteps.terminal import TERMINALS, pty
+from labsteps.terminal import TERMINALS
 
 # HTTP status -> error code, for errors the framework raises (unknown route, body too large...)
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -52,6 +52,7 @@ ANSWERS: dict[type[BaseException], Answer] = {
     errors.TerminalGone: Answer(409, "terminal_gone", "The terminal went away (its lab host "
                                 "was reset?); reload the page and try again. ({})"),
     errors.TerminalBusy: Answer(409, "terminal_busy"),
+    errors.HandshakeError: Answer(400, "bad_upgrade"),
     errors.UnknownStep: Answer(404, "unknown_step"),
     errors.BadBlock: Answer(400, "bad_block"),
     errors.NotRunnable: Answer(400, "not_runnable"),
@@ -62,9 +63,6 @@ ANSWERS: dict[type[BaseException], Answer] = {
     errors.NameTaken: Answer(409, "name_taken"),
     NoTerminal: Answer(404, "no_terminal"),
 }
-# pty.py still has its own TerminalGone (it is being rewritten); once it raises the one of
-# labsteps.errors, this line adds nothing and goes.
-ANSWERS.setdefault(pty.TerminalGone, ANSWERS[errors.TerminalGone])
 
 
 def answer_for(e: BaseException) -> Answer | None:

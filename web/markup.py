@@ -1,51 +1,38 @@
-"""The step texts' small markup, to HTML: paragraphs, "- " lists, `code`, **strong**,
-*emphasis* and bare https:// links. Everything else is escaped."""
+"""The step texts' Markdown, to HTML, by markdown-it-py: paragraphs, lists, `code`,
+**strong**, *emphasis*, bare https:// links and [text](https://...) links.
+
+Only those rules are on (no raw HTML, headings, images, code blocks or entities), and a
+link's target must be https://; everything else is text, escaped.
+"""
 
 from __future__ import annotations
 
-import re
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
-from markupsafe import Markup, escape
+_RULES = ["list", "newline", "escape", "backticks", "emphasis", "link", "linkify"]
 
-_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|(https://[^\s<]+[^\s<.,;:)])")
+
+def _https_only(url: str) -> bool:
+    return url.lower().startswith("https://")
+
+
+def _new_tab(self, tokens, idx, options, env) -> str:
+    tokens[idx].attrSet("rel", "noopener")
+    tokens[idx].attrSet("target", "_blank")
+    return self.renderToken(tokens, idx, options, env)
+
+
+_md = MarkdownIt("zero", {"html": False, "linkify": True}).enable(_RULES)
+_md.validateLink = _https_only
+_md.add_render_rule("link_open", _new_tab)
+
+
+def render(text: str) -> Markup:
+    """A prose part: paragraphs and lists."""
+    return Markup(_md.render(text))
 
 
 def inline(text: str) -> Markup:
     """One line of markup (a block's note), without paragraphs."""
-    return Markup(_inline(text))
-
-
-def _inline(text: str) -> str:
-    out, pos = [], 0
-    for m in _INLINE.finditer(text):
-        out.append(str(escape(text[pos:m.start()])))
-        code, strong, em, url = m.groups()
-        if code is not None:
-            out.append(f"<code>{escape(code)}</code>")
-        elif strong is not None:
-            out.append(f"<strong>{escape(strong)}</strong>")
-        elif em is not None:
-            out.append(f"<em>{escape(em)}</em>")
-        else:
-            out.append(f'<a href="{escape(url)}" rel="noopener" target="_blank">{escape(url)}</a>')
-        pos = m.end()
-    out.append(str(escape(text[pos:])))
-    return "".join(out)
-
-
-def render(text: str) -> Markup:
-    html = []
-    for para in re.split(r"\n\s*\n", text.strip()):
-        lines = para.splitlines()
-        if all(line.startswith("- ") or line.startswith("  ") for line in lines):
-            items, current = [], []
-            for line in lines:
-                if line.startswith("- ") and current:
-                    items.append(" ".join(current))
-                    current = []
-                current.append(line[2:].strip())
-            items.append(" ".join(current))
-            html.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-        else:
-            html.append(f"<p>{_inline(' '.join(line.strip() for line in lines))}</p>")
-    return Markup("\n".join(html))
+    return Markup(_md.renderInline(text))

@@ -1,6 +1,5 @@
 """Who is asking: the attendee behind the session cookie, and the checks made before any
-websocket upgrade (flask-sock completes the handshake before the view runs, so a refusal
-must come from here)."""
+websocket upgrade (so that a refused request never starts a shell)."""
 
 from __future__ import annotations
 
@@ -59,6 +58,11 @@ def register(app: Flask) -> None:
     @app.before_request
     def _guard():
         if request.path.startswith("/ws/"):
+            # App-wide, not a blueprint's: a plain GET of a websocket address fails routing,
+            # and a blueprint's hooks never run for a request no route took.
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise ApiError(400, "not_websocket", "This address is a websocket; open it "
+                               "from the lab page.")
             if not same_origin():
                 raise ApiError(403, "bad_origin", "This terminal only opens from the lab's "
                                "own pages.")
@@ -67,9 +71,6 @@ def register(app: Flask) -> None:
                 if attendee is None:
                     raise ApiError(403, "no_session", "Join the lab first.")
                 _not_too_many_tabs(attendee)
-            # Compression is not negotiated: terminal output is relayed as it comes, and
-            # deflating it costs more server CPU than the bytes it saves on a LAN.
-            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         elif request.method not in ("GET", "HEAD", "OPTIONS") and \
                 "Origin" in request.headers and not same_origin():
             raise ApiError(403, "bad_origin", "Requests from other sites are refused.")

@@ -27,7 +27,7 @@ from flask import (
 from web import current_lab
 from web.api import json_body
 from web.errors import ApiError
-from web.terminal import serve, sock
+from web.terminal import serve
 
 bp = Blueprint("trainer", __name__)
 
@@ -186,16 +186,11 @@ def _attendee(value: object):
 @bp.before_request
 def _watch_target():
     if request.path.startswith("/ws/trainer/watch/"):
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            raise ApiError(400, "not_websocket", "This address is a websocket.")
-        args = request.view_args or {}
-        _attendee(args.get("attendee"))
-        if args.get("n") not in (1, 2):
-            raise ApiError(404, "no_terminal", "Terminals are numbered 1 and 2.")
+        _attendee((request.view_args or {}).get("attendee"))
 
 
-@sock.route("/ws/trainer/watch/<int:attendee>/<int:n>", bp=bp)
-def watch(ws, attendee: int, n: int):
+@bp.route("/ws/trainer/watch/<int:attendee>/<terminal:n>", websocket=True)
+def watch(attendee: int, n: int):
     lab = current_lab()
     who = lab.attendees.get(attendee)
     takeover = request.args.get("takeover") == "1"
@@ -206,7 +201,7 @@ def watch(ws, attendee: int, n: int):
         return lab.terminal(who, n)
 
     try:
-        serve(ws, terminal, f"attendee {attendee}'s terminal {n} (trainer)",
+        return serve(terminal, f"attendee {attendee}'s terminal {n} (trainer)",
               read_only=not takeover, role="takeover" if takeover else "watch",
               resizes=False, on_attach=lambda: lab.classroom.watch_changed(who))
     finally:

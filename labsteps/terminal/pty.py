@@ -1,15 +1,15 @@
 """A shell on a pty inside a lab host, and its lifetime: spawn, read, resize, terminate.
 
 The shell outlives any browser: whoever attaches gets the screen replayed, then live
-output. One reader thread per terminal reads the pty in big chunks through a pump
-(pump.c), which sends each chunk to the attached subscribers' sockets at once, then
-hands the chunk to every subscriber (the websocket bridges) to account for it. The
-reader stops reading while a subscriber has more than HIGH bytes unacknowledged and
-resumes below LOW, so a flood costs bounded memory and a Ctrl-C reaches the shell at once.
+output. One reader thread per terminal reads the pty in big chunks and hands each to
+every subscriber (the websocket bridges, labsteps/terminal/bridge.py). The reader stops
+reading while a subscriber has more than HIGH bytes unacknowledged and resumes below
+LOW, so a flood costs bounded memory and a Ctrl-C reaches the shell at once.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -21,34 +21,30 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Protocol
 
-from labsteps.terminal import pump
+from labsteps.errors import TerminalBusy, TerminalGone
+from labsteps.sandbox import proc
 from labsteps.terminal.screen import Screen
 from labsteps.terminal.shell import ShellMarks
 
 HIGH = 512 * 1024
 LOW = 128 * 1024
-CHUNK = 64 * 1024  # also the largest websocket frame the bridge sends
+CHUNK = 64 * 1024  # the most read at once; also the largest websocket frame
 DETACHED_RATE = 4 * 1024 * 1024  # bytes/s read while nobody watches, so a flood idles
+STREAMING = 4000  # a read this big found the pty's buffer full: there is more
+SMALL = 4096  # a frame below this costs about what a full one does (see _read_chunk)
+STREAM_GAP = 0.002  # output that follows a chunk of 1 KiB or more this soon is streaming
+STREAM_PAUSE = 0.00025  # how long a small chunk of streaming output waits for more
 
 
 class Subscriber(Protocol):
     unacked: int
-    sink: pump.Sink | None  # its socket, which the pump sends output to directly
+    role: str
 
     def output(self, data: bytes) -> None: ...
 
     def event(self, message: dict) -> None: ...
-
-
-class TerminalGone(RuntimeError):
-    """The terminal's shell has exited."""
-
-
-class TerminalBusy(RuntimeError):
-    """The shell is not waiting at a prompt (a command runs, or it is still starting)."""
 
 
 _ESCAPES = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC
@@ -69,10 +65,9 @@ def clean_output(raw: bytes) -> str:
 class Terminal:
     """One shell on one pty. Verbs: write, resize, close; attach/detach for viewers."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], *, pump_lib: Path,
+    def __init__(self, argv: list[str], env: dict[str, str], *,
                  rows: int = 24, cols: int = 80, scrollback: int = 1 << 20,
                  processes: Callable[[], Iterable[int]] = lambda: ()):
-        self._lib = pump.load(pump_lib)
         self.master, slave = os.openpty()
         self._set_size(rows, cols)
         self.rows, self.cols = rows, cols
@@ -95,7 +90,7 @@ class Terminal:
         self._closed = False
         self.closed_why: str | None = None  # what close() said: "reset" or "stopping"
         self._fds = threading.Lock()  # held around every use of the fds that close() closes
-        self._pump = pump.Pump(self._lib, self.master, self._wakeup.fd, CHUNK)
+        self._last_size, self._last_at = 0, 0.0  # the last chunk read, to tell a stream
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
             # adopted by the lab host's init and takes this pty as its controlling tty.
@@ -152,7 +147,6 @@ class Terminal:
             subs = list(self._subs)
             self.state = "exited"  # a Run waiting for a prompt stops waiting
             self._changed.notify_all()
-        self._pump.close()  # no key from an inlet from now on, and no more reading
         victims = self._own_processes()
         for sub in subs:
             sub.event({"type": "closed", "why": why})
@@ -169,36 +163,20 @@ class Terminal:
 
     # -- viewers -----------------------------------------------------------------
 
-    def sink(self, fd: int) -> pump.Sink:
-        """A sink for a viewer's socket fd: output goes to it from the pty reader directly."""
-        return pump.Sink(self._lib, fd)
-
-    def inlet(self, fd: int, wake: int, *, max_frame: int, keys: bool) -> pump.Inlet:
-        """A way in for a viewer's socket fd: the keys it sends reach the pty from C
-        (none if not keys). wake: a pipe whose bytes end the inlet's waits."""
-        return pump.Inlet(self._pump, fd, wake, max_frame=max_frame, keys=keys)
-
     def attach(self, sub: Subscriber) -> bytes:
         """Register sub and return the replay it must show before any live output.
         TerminalGone if the terminal was closed meanwhile (a reset raced the connect).
-
-        The pump sends nothing to sub.sink until its owner clears it (after the replay);
-        a sub beyond what the pump takes gets its output by sub.output alone."""
+        Output read after the replay was taken goes to sub.output."""
         with self._lock:
             if self._closed:
                 raise TerminalGone("the terminal was closed")
-            replay = self.screen.replay()
             self._subs.append(sub)
-            if getattr(sub, "sink", None) is not None:
-                self._pump.add(sub.sink)
-            return replay
+            return self.screen.replay()
 
     def detach(self, sub: Subscriber) -> None:
         with self._lock:
             if sub in self._subs:
                 self._subs.remove(sub)
-            if getattr(sub, "sink", None) is not None:
-                self._pump.remove(sub.sink)
         self._wakeup.wake()
 
     def acked(self) -> None:
@@ -253,19 +231,72 @@ class Terminal:
     # -- the reader --------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._wakeup.fd, select.POLLIN)
+        watching_pty = False
         while not self._closed:
             self._update_pause()
-            # The pump waits for output (not while paused) or a wake-up, without the GIL,
-            # and sends what it read to the clear sinks before it returns.
-            data = self._pump.read(watch_pty=not self._paused)
+            if self._paused == watching_pty:  # flip pty polling on or off
+                if watching_pty:
+                    poller.unregister(self.master)
+                else:
+                    poller.register(self.master, select.POLLIN)
+                watching_pty = not watching_pty
+            for fd, _events in poller.poll():
+                if fd != self.master:
+                    self._wakeup.drain()
+                    continue
+                data = self._read_chunk()
+                if data is None:
+                    if not self._closed:  # else close() has told the viewers already
+                        self._exited()
+                    return
+                if data:
+                    self._deliver(data)
+                    if not self._subs and len(data) >= CHUNK // 2:
+                        time.sleep(len(data) / DETACHED_RATE)
+
+    def _read_chunk(self) -> bytes | None:
+        """Up to CHUNK bytes; the pty hands out at most 4 KiB per read. None: shell gone.
+
+        A frame costs a send, a wake-up of the browser and often an ack, whatever its size,
+        and a flood of short lines (yes) leaves the pty a few hundred bytes at a time. So
+        while output streams (the last chunk had 1 KiB or more and went out moments ago), a
+        chunk still smaller than SMALL waits STREAM_PAUSE once for more. A keystroke's echo
+        follows no such chunk and goes out at once."""
+        streaming = self._last_size >= 1024 and time.monotonic() - self._last_at < STREAM_GAP
+        data = self._read_pty(CHUNK)
+        parts, size, waited = [], 0, False
+        while True:
             if data is None:
-                if not self._closed:  # else close() has told the viewers already
-                    self._exited()
-                return
+                return b"".join(parts) or None
             if data:
-                self._deliver(data)
-                if not self._subs and len(data) >= CHUNK // 2:
-                    time.sleep(len(data) / DETACHED_RATE)
+                parts.append(data)
+                size += len(data)
+            if size >= CHUNK:
+                break
+            if len(data) < STREAMING:  # the pty has no more just now
+                if not streaming or size >= SMALL or waited:
+                    break
+                waited = True
+                time.sleep(STREAM_PAUSE)
+            data = self._read_pty(CHUNK - size)
+        self._last_size, self._last_at = size, time.monotonic()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _read_pty(self, n: int) -> bytes | None:
+        """b"" when the pty has nothing just now, None when every process has closed it."""
+        with self._fds:  # close() may have closed the fd, whose number may be reused
+            if self._closed:
+                return None
+            try:
+                return os.read(self.master, n) or None
+            except BlockingIOError:
+                return b""
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return None
+                raise
 
     def _deliver(self, data: bytes) -> None:
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
@@ -326,16 +357,13 @@ class Terminal:
     def _set_size(self, rows: int, cols: int) -> None:
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
-    def _own_processes(self) -> list[tuple[int, str]]:
+    def _own_processes(self) -> list[tuple[int, int]]:
         """(pid, start time) of every process whose controlling tty is this pty."""
         found = []
         for pid in self._processes():
-            try:
-                stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(stat[4]) == self._tty_nr:
-                found.append((pid, stat[19]))
+            stat = proc.stat(pid)
+            if stat is not None and stat.tty_nr == self._tty_nr:
+                found.append((pid, stat.started))
         return found
 
 
@@ -356,6 +384,13 @@ class WakeUp:
             except OSError:  # full: a wake-up is pending anyway
                 pass
 
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except OSError:  # empty (or closed meanwhile)
+            pass
+
     def close(self) -> None:
         with self._lock:
             if not self._closed:
@@ -370,25 +405,17 @@ def _tty_nr(rdev: int) -> int:
     return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
 
 
-def _kill_later(victims: list[tuple[int, str]], grace: float) -> None:
+def _kill_later(victims: list[tuple[int, int]], grace: float) -> None:
     deadline = time.monotonic() + grace
     while victims and time.monotonic() < deadline:
         time.sleep(0.05)
-        victims = [v for v in victims if _same(*v)]
+        victims = [v for v in victims if proc.is_running(*v)]
     for pid, started in victims:
-        if _same(pid, started):
+        if proc.is_running(pid, started):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def _same(pid: int, started: str) -> bool:
-    try:
-        stat = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
-    except OSError:
-        return False
-    return stat[19] == started and stat[0] != "Z"
 
 
 class Terminals:
@@ -413,7 +440,7 @@ class Terminals:
             host = self.hosts.require(name)
             argv, env = self.hosts.command(host, ["/usr/bin/setsid", "-f", "-c",
                                                   "/bin/bash", "-l"])
-            term = Terminal(argv, env, pump_lib=self.hosts.config.pump_path, rows=rows, cols=cols,
+            term = Terminal(argv, env, rows=rows, cols=cols,
                             processes=lambda: self.hosts.processes(name))
             self._terms[(name, n)] = term
             return term

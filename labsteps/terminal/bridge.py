@@ -1,0 +1,375 @@
+"""The websocket bridge: one browser tab on one terminal, framed by wsproto.
+
+    conn, reply = handshake(headers, "/ws/terminal/1")  # no extensions are agreed
+    sock.sendall(reply)
+    Bridge(sock, conn, terminal, max_input=262144).run()  # until either side ends
+
+Protocol (../shared/api.md): binary frames are raw bytes both ways; text frames are JSON,
+control messages from the client (resize, ack) and events from the server (hello,
+command, exit, closed, error). wsproto does every byte of the framing; this module only
+moves bytes between it, the socket and the terminal.
+
+Two threads touch a bridge. The bridge's own thread runs run(): it polls the socket and
+a wake-up pipe, feeds what comes to wsproto, writes keys into the pty, counts acks, pings
+a quiet peer and sends whatever waits. The terminal's reader thread calls output() and
+event(): the frame is sent at once if nothing waits before it, else it joins the queue.
+One lock keeps the two in order around wsproto and the socket. The client acknowledges
+output after xterm.js rendered it; labsteps/terminal/pty.py pauses the reader on that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from labsteps.errors import HandshakeError, LabError
+
+CHUNK = 64 * 1024  # the largest output frame, and how much is read from the socket at once
+MAX_PENDING = 4 * 1024 * 1024  # queued for a client that does not read: it is cut off
+MAX_CONTROL = 4096  # a JSON control message is a few dozen bytes
+
+
+class Close:
+    """Close codes (RFC 6455 and the ones the page acts on)."""
+
+    NORMAL = 1000  # also "the shell has exited": the page offers a new shell
+    GOING_AWAY = 1001  # the lab server is stopping: the page retries
+    PROTOCOL = 1002
+    BAD_DATA = 1007  # a text frame that is not UTF-8
+    TOO_BIG = 1009
+    NO_TERMINAL = 1011
+    RESTARTED = 1012  # the lab host was made fresh: the page reconnects to a new shell
+
+
+def handshake(headers: list[tuple[bytes, bytes]], path: str) -> tuple[WSConnection, bytes]:
+    """Accept an upgrade whose HTTP request was parsed already (by the WSGI server).
+
+    Returns the connection and the 101 response to send. No extension is agreed, so a
+    browser's permessage-deflate offer is declined: terminal output on a LAN is cheap to
+    send and costly to compress."""
+    conn = WSConnection(ConnectionType.SERVER)
+    try:
+        conn.initiate_upgrade_connection(headers, path)
+        if not any(isinstance(e, Request) for e in conn.events()):
+            raise HandshakeError("not a websocket upgrade")
+        return conn, conn.send(AcceptConnection(extensions=[]))
+    except (RemoteProtocolError, LocalProtocolError) as e:
+        raise HandshakeError(f"not a websocket upgrade: {e}") from None
+
+
+class Attachable(Protocol):  # what a bridge needs of labsteps.terminal.pty.Terminal
+    cols: int
+    rows: int
+    closed_why: str | None
+
+    def attach(self, sub: Bridge) -> bytes: ...
+
+    def detach(self, sub: Bridge) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def acked(self) -> None: ...
+
+
+class Bridge:
+    """One websocket on one terminal. Verbs: run (the bridge's thread), output and event
+    (the terminal's reader), close (anyone)."""
+
+    def __init__(self, sock: socket.socket, conn: WSConnection, terminal: Attachable, *,
+                 max_input: int, ping_every: float = 20.0, role: str = "attendee",
+                 read_only: bool = False, resizes: bool = True,
+                 on_attach: Callable[[], None] | None = None):
+        self.sock, self.conn, self.terminal = sock, conn, terminal
+        self.max_input = max_input
+        self.role = role  # "attendee", "watch" or "takeover": Terminal.roles() tells
+        self.read_only = read_only  # keys and resizes are dropped (a trainer watching)
+        self.resizes = resizes  # False for a trainer: the attendee's window decides the size
+        self.on_attach = on_attach  # called once the replay is queued (watch notices)
+        # A peer silent for 2.5 pings is gone (Wi-Fi dropped, laptop asleep).
+        self.ping_every, self.dead_after = ping_every, ping_every * 2.5
+        self.sent = 0  # output bytes framed for the client
+        self.acked = 0  # output bytes the client says it has rendered
+        self._lock = threading.Lock()  # wsproto's state, the socket's sends, the queue
+        self._queue: deque[memoryview] = deque()
+        self._queued = 0
+        self._dead = False  # the socket failed or the client fell too far behind
+        self._closing: tuple[int, str] | None = None
+        self._message = bytearray()  # the binary message being received, for its size
+        self._text: list[str] = []  # the text message being received
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        sock.setblocking(False)
+
+    @property
+    def unacked(self) -> int:
+        return self.sent - min(self.acked, self.sent)
+
+    # -- the terminal's side -------------------------------------------------------
+
+    def output(self, data: bytes) -> None:
+        with self._lock:
+            self.sent += len(data)
+            self._send_locked(BytesMessage(data))
+
+    def event(self, message: dict) -> None:
+        with self._lock:
+            self._send_locked(TextMessage(json.dumps(message)))
+        kind = message.get("type")
+        if kind == "exit":
+            self.close(Close.NORMAL, "the shell has exited")
+        elif kind == "closed":
+            self._gone(message.get("why"))
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection with code (the first close asked for wins)."""
+        if self._closing is None:
+            self._closing = (code, reason)
+            with self._lock:
+                self._wake_locked()
+
+    # -- the bridge's thread -------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            with self._lock:  # the reader's output waits until the replay is queued
+                try:
+                    replay = self.terminal.attach(self)
+                except LabError:  # a reset or a stop closed it while this connection opened
+                    self._gone(self.terminal.closed_why)
+                    replay = None
+                else:
+                    self._send_locked(TextMessage(json.dumps({
+                        "type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
+                        "replay": len(replay), "read_only": self.read_only})))
+                    for i in range(0, len(replay), CHUNK):
+                        self.sent += len(replay[i:i + CHUNK])
+                        self._send_locked(BytesMessage(replay[i:i + CHUNK]))
+            if replay is not None:
+                try:
+                    if self.on_attach:
+                        self.on_attach()
+                    self._loop()
+                finally:
+                    self.terminal.detach(self)
+            self._finish()
+        finally:
+            os.close(self._wake_r)
+            with self._lock:
+                os.close(self._wake_w)
+                self._wake_w = -1
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        last_seen = last_ping = time.monotonic()
+        while not self._dead and self._closing is None:
+            # Under the lock: a sender queues and wakes in one go, so a wake-up drained
+            # below can never hide a queue that is not seen here.
+            with self._lock:
+                want_out = select.POLLOUT if self._queue else 0
+            poller.register(self.sock, select.POLLIN | want_out)
+            timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
+            ready = dict(poller.poll(timeout * 1000 + 1))
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 512)
+                except BlockingIOError:
+                    pass
+            events = ready.get(self.sock.fileno(), 0)
+            if events & select.POLLOUT:
+                with self._lock:
+                    self._flush_locked()
+            if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                try:
+                    data = self.sock.recv(CHUNK)
+                except BlockingIOError:
+                    data = None
+                except OSError:
+                    data = b""
+                if data == b"":
+                    self._dead = True  # the peer went without a close frame
+                    return
+                if data:
+                    self._received(data)
+                    # A paste into a busy shell can hold this thread in write() for a
+                    # while; the peer could not be heard meanwhile, so that is no silence.
+                    last_seen = time.monotonic()
+            now = time.monotonic()
+            if now - last_seen > self.dead_after:
+                self._dead = True
+            elif now - last_ping >= self.ping_every:
+                with self._lock:
+                    self._send_locked(Ping(b""))
+                last_ping = now
+
+    def _received(self, data: bytes) -> None:
+        """Keys go to the shell in order; acks are counted once the read is done (a
+        client acknowledges one key's echo just before it sends the next)."""
+        ack = 0
+        with self._lock:
+            self.conn.receive_data(data)
+            events = list(self.conn.events())
+        for event in events:
+            if isinstance(event, BytesMessage):
+                self._keys(event)
+            elif isinstance(event, TextMessage):
+                self._text.append(event.data)
+                if sum(map(len, self._text)) > MAX_CONTROL:
+                    self.close(Close.TOO_BIG, "control messages are small JSON objects")
+                elif event.message_finished:
+                    text, self._text = "".join(self._text), []
+                    ack = max(ack, self._control(text))
+            elif isinstance(event, Ping):
+                with self._lock:
+                    self._send_locked(event.response())
+            elif isinstance(event, CloseConnection):
+                # The peer's close, or wsproto's word on a frame that broke the protocol
+                # (1002, 1007): either way the first one closes, with its code.
+                self.close(_closing_code(event.code), event.reason or "")
+            if self._closing is not None:
+                break
+        if ack > self.acked:
+            before, self.acked = self.unacked, ack
+            if self.unacked < before:
+                self.terminal.acked()
+
+    def _keys(self, event: BytesMessage) -> None:
+        if event.message_finished and not self._message:
+            keys = bytes(event.data)  # the usual case: a key or a paste in one piece
+        else:
+            self._message += event.data
+            if not event.message_finished and len(self._message) <= self.max_input:
+                return
+            keys, self._message = bytes(self._message), bytearray()
+        if len(keys) > self.max_input:
+            self.close(Close.TOO_BIG, f"input larger than {self.max_input} bytes")
+            return
+        if keys and not self.read_only:
+            try:
+                self.terminal.write(keys)
+            except LabError:
+                self.close(Close.NORMAL, "the shell has exited")
+
+    def _control(self, text: str) -> int:
+        """Act on a control message; the acknowledged byte count it carries, or 0."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ack" and _count(message.get("bytes")):
+            return message["bytes"]
+        if kind == "resize" and _count(message.get("cols"), 2, 1000) and \
+                _count(message.get("rows"), 1, 500):
+            if not self.read_only and self.resizes:
+                try:
+                    self.terminal.resize(message["rows"], message["cols"])
+                except LabError:
+                    self.close(Close.RESTARTED, "the lab host was restarted")
+            return 0
+        self.event({"type": "error", "message": "ignored a control message: expected "
+                    "{\"type\": \"resize\", \"cols\": C, \"rows\": R} or "
+                    "{\"type\": \"ack\", \"bytes\": N}"})
+        return 0
+
+    def _gone(self, why: str | None) -> None:
+        """The terminal was closed: by a stop of the server, or a reset (a new one follows)."""
+        if why == "stopping":
+            self.close(Close.GOING_AWAY, "the lab server is stopping")
+        else:
+            self.close(Close.RESTARTED, "the lab host was restarted")
+
+    def _finish(self) -> None:
+        """Send the close frame after what waits (best effort, 2 s at most)."""
+        code, reason = self._closing or (Close.NORMAL, "")
+        with self._lock:
+            self._send_locked(CloseConnection(code, reason[:120]))
+        deadline = time.monotonic() + 2
+        while self._queue and not self._dead and time.monotonic() < deadline:
+            try:
+                select.select([], [self.sock], [], 0.1)
+            except (OSError, ValueError):
+                break
+            with self._lock:
+                self._flush_locked()
+        with self._lock:
+            self._dead = True  # the reader may still hand output to this bridge: dropped
+
+    # -- sending (under the lock) --------------------------------------------------
+
+    def _send_locked(self, event) -> None:
+        """Frame event and send it now, or queue it behind what waits."""
+        if self._dead:
+            return
+        try:
+            data = memoryview(self.conn.send(event))
+        except LocalProtocolError:  # closing: nothing but the close frame goes out now
+            return
+        first = not self._queue
+        if first:
+            try:
+                data = data[self.sock.send(data):]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._dead = True
+                self._wake_locked()
+                return
+            if not data:
+                return
+        self._queue.append(data)
+        self._queued += len(data)
+        if self._queued > MAX_PENDING:
+            self._dead = True  # the client does not read what it acknowledges
+        if first or self._dead:  # the bridge's thread sends the rest, or ends
+            self._wake_locked()
+
+    def _flush_locked(self) -> None:
+        while self._queue and not self._dead:
+            first = self._queue[0]
+            try:
+                n = self.sock.send(first)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._dead = True
+                return
+            self._queued -= n
+            if n < len(first):
+                self._queue[0] = first[n:]
+                return
+            self._queue.popleft()
+
+    def _wake_locked(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):  # full (a wake-up is pending) or closed
+            pass
+
+
+def _closing_code(code: int) -> int:
+    """The code to close with after the peer's close (or a parse failure) said code."""
+    return code if 1000 <= code < 5000 and code not in (1005, 1006, 1015) else Close.NORMAL
+
+
+def _count(value: object, lo: int = 0, hi: int = 1 << 62) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi

@@ -67,7 +67,8 @@ KEYS = b"abcdefghijklmnopqrstuvwxyz"  # typed keys; the idle prompt prints none 
 CTRL_C, CTRL_U = b"\x03", b"\x15"
 COLS, ROWS = 200, 50  # wide enough that a typist's line never wraps
 RAW = "raw pty"
-ACK_EVERY = 64 * 1024  # the server pauses beyond 512 KiB unacknowledged
+ACK_EVERY = 32 * 1024  # as static/terminal.js; the server pauses beyond 512 KiB unacknowledged
+ACK_QUIET = 0.1  # seconds of quiet before the rest is acknowledged, as static/terminal.js
 
 
 # --------------------------------------------------------------------------- terminals
@@ -91,6 +92,7 @@ class WsTerminal(Terminal):
     def __init__(self, ws) -> None:
         super().__init__()
         self.ws, self.received, self.acked = ws, 0, 0
+        self._quiet: asyncio.TimerHandle | None = None
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -110,10 +112,21 @@ class WsTerminal(Terminal):
                     continue  # events (command marks, exit): not measured here
                 self.received += len(message)
                 self.on_output(message)
-                # Small frames end a burst (an echo, a prompt): acknowledge them at once.
-                if self.received - self.acked >= ACK_EVERY or len(message) < 4096:
-                    self.acked = self.received
-                    await self.ws.send(json.dumps({"type": "ack", "bytes": self.acked}))
+                # As static/terminal.js does: every ACK_EVERY bytes, else after a quiet spell.
+                if self.received - self.acked >= ACK_EVERY:
+                    await self._ack()
+                elif self._quiet is None:
+                    self._quiet = asyncio.get_running_loop().call_later(
+                        ACK_QUIET, lambda: asyncio.ensure_future(self._ack()))
+
+    async def _ack(self) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        if self.received > self.acked:
+            self.acked = self.received
+            with contextlib.suppress(Exception):
+                await self.ws.send(json.dumps({"type": "ack", "bytes": self.acked}))
 
     async def send(self, data: bytes) -> None:
         await self.ws.send(data)  # bytes: a binary frame, raw input
@@ -637,7 +650,7 @@ def goals(results: dict, baseline: str | None) -> None:
     print("\ngoals (nslab = this checkout)")
     for test, key, against, kind, bound, text in GOALS:
         ref = baseline if against == "baseline" else against
-        if test not in results or ref is None:
+        if test not in results or ref not in results[test]:
             continue
         ours, theirs = (median(results[test]["nslab"], key),
                         median(results[test][ref], key))

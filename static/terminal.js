@@ -2,13 +2,16 @@
 //
 // Output arrives as binary frames and is written as bytes; once xterm.js has rendered it
 // (the write callback), the bytes are acknowledged, which is what lets the server stop a
-// flood at the pty instead of buffering it. The shell lives on the server, so a dropped
+// flood at the pty instead of buffering it. Acks go every ACK_EVERY bytes during a flood
+// and after ACK_QUIET ms of quiet otherwise: the server pauses only far beyond ACK_EVERY,
+// and an ack per echo would cost the server a message to parse between every two keys. The shell lives on the server, so a dropped
 // connection is retried with backoff and the server replays the screen on return.
 "use strict";
 
 (() => {
 
 const ACK_EVERY = 32 * 1024;
+const ACK_QUIET = 100;
 // The cursor blinks by this timer and a class on the host (nslab.css), not by xterm.js's
 // own blink: its DOM renderer blinks with an endless CSS animation of colours, which Chromium
 // runs on the page's main thread, a frame per display refresh for as long as the terminal
@@ -156,12 +159,16 @@ class LabTerminal {
     this.term.write(bytes, () => {
       this.rendered += bytes.length;
       this.writing -= 1;
-      // Acknowledge in batches during a flood, and at once when the output has caught up.
-      if (this.writing === 0 || this.rendered - this.acked >= ACK_EVERY) this.ack();
+      if (this.rendered - this.acked >= ACK_EVERY) this.ack();
+      else if (this.writing === 0 && !this.ackTimer) {
+        this.ackTimer = setTimeout(() => this.ack(), ACK_QUIET);
+      }
     });
   }
 
   ack() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     if (this.rendered > this.acked && this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.acked = this.rendered;
       this.control({type: "ack", bytes: this.acked});

@@ -182,11 +182,9 @@ class Bridge:
         poller.register(self._wake_r, select.POLLIN)
         last_seen = last_ping = time.monotonic()
         while not self._dead and self._closing is None:
-            # Under the lock: a sender queues and wakes in one go, so a wake-up drained
-            # below can never hide a queue that is not seen here.
-            with self._lock:
-                want_out = select.POLLOUT if self._queue else 0
-            poller.register(self.sock, select.POLLIN | want_out)
+            # A sender appends to the queue before it wakes this thread, so a wake-up
+            # drained below never hides a queue that is not seen here.
+            poller.register(self.sock, select.POLLIN | (select.POLLOUT if self._queue else 0))
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000 + 1))
             if self._wake_r in ready:

@@ -89,7 +89,9 @@ class Terminal:
         self._paused = False
         self._closed = False
         self.closed_why: str | None = None  # what close() said: "reset" or "stopping"
-        self._fds = threading.Lock()  # held around every use of the fds that close() closes
+        # Held by writers and by whoever closes the pty: a closed fd's number may be reused
+        # at once. The reader reads without it; the pty is closed only when it has stopped.
+        self._fds = threading.Lock()
         self._last_size, self._last_at = 0, 0.0  # the last chunk read, to tell a stream
         try:
             # The spawner (nsenter, then setsid -f) exits at once; the shell it leaves is
@@ -152,12 +154,8 @@ class Terminal:
             sub.event({"type": "closed", "why": why})
         self._wakeup.wake()
         self._reader.join(2)
-        with self._fds:  # no write or resize is half done with this number
-            try:
-                os.close(self.master)  # the hang-up: SIGHUP to the shell's session
-            except OSError:
-                pass
-        self._wakeup.close()
+        if not self._reader.is_alive():  # else the reader releases them on its way out
+            self._release()
         if victims:
             threading.Thread(target=_kill_later, args=(victims, grace), daemon=True).start()
 
@@ -231,6 +229,24 @@ class Terminal:
     # -- the reader --------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        try:
+            self._read_until_closed()
+        finally:
+            if self._closed:
+                self._release()
+
+    def _release(self) -> None:
+        """Close the pty (the hang-up: SIGHUP to the shell's session) and the wake-up pipe."""
+        with self._fds:  # no write or resize is half done with this number
+            if self.master >= 0:
+                try:
+                    os.close(self.master)
+                except OSError:
+                    pass
+                self.master = -1
+        self._wakeup.close()
+
+    def _read_until_closed(self) -> None:
         poller = select.poll()
         poller.register(self._wakeup.fd, select.POLLIN)
         watching_pty = False
@@ -286,17 +302,14 @@ class Terminal:
 
     def _read_pty(self, n: int) -> bytes | None:
         """b"" when the pty has nothing just now, None when every process has closed it."""
-        with self._fds:  # close() may have closed the fd, whose number may be reused
-            if self._closed:
+        try:  # without a lock: only this thread reads, and the fd outlives it
+            return os.read(self.master, n) or None
+        except BlockingIOError:
+            return b""
+        except OSError as e:
+            if e.errno == errno.EIO:
                 return None
-            try:
-                return os.read(self.master, n) or None
-            except BlockingIOError:
-                return b""
-            except OSError as e:
-                if e.errno == errno.EIO:
-                    return None
-                raise
+            raise
 
     def _deliver(self, data: bytes) -> None:
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,

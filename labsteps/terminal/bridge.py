@@ -12,7 +12,9 @@ moves bytes between it, the socket and the terminal.
 Two threads touch a bridge. The bridge's own thread runs run(): it polls the socket and
 a wake-up pipe, feeds what comes to wsproto, writes keys into the pty, counts acks, pings
 a quiet peer and sends whatever waits. The terminal's reader thread calls output() and
-event(): the frame is sent at once if nothing waits before it, else it joins the queue.
+event(): a small frame (an echo, an event) is sent at once if nothing waits before it,
+else it joins the queue; a flood's chunks are left to the bridge's thread to frame and
+send, so that the reader goes straight back to the pty, which the shell is waiting on.
 One lock keeps the two in order around wsproto and the socket. The client acknowledges
 output after xterm.js rendered it; labsteps/terminal/pty.py pauses the reader on that.
 """
@@ -43,6 +45,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from labsteps.errors import HandshakeError, LabError
 
 CHUNK = 64 * 1024  # the largest output frame, and how much is read from the socket at once
+DEFER = 8 * 1024  # output chunks from this size on (a flood's) are sent by the bridge's thread
 MAX_PENDING = 4 * 1024 * 1024  # queued for a client that does not read: it is cut off
 MAX_CONTROL = 4096  # a JSON control message is a few dozen bytes
 
@@ -110,8 +113,10 @@ class Bridge:
         self.sent = 0  # output bytes framed for the client
         self.acked = 0  # output bytes the client says it has rendered
         self._lock = threading.Lock()  # wsproto's state, the socket's sends, the queue
-        self._queue: deque[memoryview] = deque()
+        self._queue: deque[memoryview] = deque()  # framed, waiting for the socket
         self._queued = 0
+        self._loose: list[bytes] = []  # a flood's output, not framed yet
+        self._loose_size = 0
         self._dead = False  # the socket failed or the client fell too far behind
         self._closing: tuple[int, str] | None = None
         self._message = bytearray()  # the binary message being received, for its size
@@ -128,7 +133,20 @@ class Bridge:
     def output(self, data: bytes) -> None:
         with self._lock:
             self.sent += len(data)
-            self._send_locked(BytesMessage(data))
+            if len(data) < DEFER and not self._loose:
+                self._send_locked(BytesMessage(data))
+                return
+            if self._dead:
+                return
+            if self._loose_size + len(data) > CHUNK:
+                self._frame_loose_locked()
+            first = not (self._queue or self._loose)
+            self._loose.append(data)
+            self._loose_size += len(data)
+            if self._queued + self._loose_size > MAX_PENDING:
+                self._dead = True  # the client does not read what it acknowledges
+            if first or self._dead:
+                self._wake_locked()
 
     def event(self, message: dict) -> None:
         with self._lock:
@@ -184,7 +202,8 @@ class Bridge:
         while not self._dead and self._closing is None:
             # A sender appends to the queue before it wakes this thread, so a wake-up
             # drained below never hides a queue that is not seen here.
-            poller.register(self.sock, select.POLLIN | (select.POLLOUT if self._queue else 0))
+            waiting = self._queue or self._loose
+            poller.register(self.sock, select.POLLIN | (select.POLLOUT if waiting else 0))
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
             ready = dict(poller.poll(timeout * 1000 + 1))
             if self._wake_r in ready:
@@ -302,7 +321,7 @@ class Bridge:
         with self._lock:
             self._send_locked(CloseConnection(code, reason[:120]))
         deadline = time.monotonic() + 2
-        while self._queue and not self._dead and time.monotonic() < deadline:
+        while (self._queue or self._loose) and not self._dead and time.monotonic() < deadline:
             try:
                 select.select([], [self.sock], [], 0.1)
             except (OSError, ValueError):
@@ -318,6 +337,7 @@ class Bridge:
         """Frame event and send it now, or queue it behind what waits."""
         if self._dead:
             return
+        self._frame_loose_locked()  # output before this frame goes first
         try:
             data = memoryview(self.conn.send(event))
         except LocalProtocolError:  # closing: nothing but the close frame goes out now
@@ -341,7 +361,19 @@ class Bridge:
         if first or self._dead:  # the bridge's thread sends the rest, or ends
             self._wake_locked()
 
+    def _frame_loose_locked(self) -> None:
+        if self._loose:
+            data = self._loose[0] if len(self._loose) == 1 else b"".join(self._loose)
+            self._loose, self._loose_size = [], 0
+            try:
+                framed = memoryview(self.conn.send(BytesMessage(data)))
+            except LocalProtocolError:  # closing: the output is dropped
+                return
+            self._queue.append(framed)
+            self._queued += len(framed)
+
     def _flush_locked(self) -> None:
+        self._frame_loose_locked()
         while self._queue and not self._dead:
             first = self._queue[0]
             try:

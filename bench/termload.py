@@ -67,8 +67,8 @@ KEYS = b"abcdefghijklmnopqrstuvwxyz"  # typed keys; the idle prompt prints none 
 CTRL_C, CTRL_U = b"\x03", b"\x15"
 COLS, ROWS = 200, 50  # wide enough that a typist's line never wraps
 RAW = "raw pty"
-ACK_EVERY = 32 * 1024  # as static/terminal.js; the server pauses beyond 512 KiB unacknowledged
-ACK_QUIET = 0.1  # seconds of quiet before the rest is acknowledged, as static/terminal.js
+ACK_EVERY = 64 * 1024  # as static/terminal.js; the server pauses beyond 512 KiB unacknowledged
+ACK_QUIET = 1.0  # seconds of quiet before the rest is acknowledged, as static/terminal.js
 
 
 # --------------------------------------------------------------------------- terminals

@@ -10,8 +10,8 @@
 
 (() => {
 
-const ACK_EVERY = 32 * 1024;
-const ACK_QUIET = 100;
+const ACK_EVERY = 64 * 1024;
+const ACK_QUIET = 1000;
 // The cursor blinks by this timer and a class on the host (nslab.css), not by xterm.js's
 // own blink: its DOM renderer blinks with an endless CSS animation of colours, which Chromium
 // runs on the page's main thread, a frame per display refresh for as long as the terminal

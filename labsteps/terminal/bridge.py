@@ -168,20 +168,10 @@ class Bridge:
 
     def run(self) -> None:
         try:
-            with self._lock:  # the reader's output waits until the replay is queued
-                try:
-                    replay = self.terminal.attach(self)
-                except LabError:  # a reset or a stop closed it while this connection opened
-                    self._gone(self.terminal.closed_why)
-                    replay = None
-                else:
-                    self._send_locked(TextMessage(json.dumps({
-                        "type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
-                        "replay": len(replay), "read_only": self.read_only})))
-                    for i in range(0, len(replay), CHUNK):
-                        self.sent += len(replay[i:i + CHUNK])
-                        self._send_locked(BytesMessage(replay[i:i + CHUNK]))
-            if replay is not None:
+            replay = self._attach()
+            if replay is None:  # a reset or a stop closed it while this connection opened
+                self._gone(self.terminal.closed_why)
+            else:
                 try:
                     if self.on_attach:
                         self.on_attach()
@@ -194,6 +184,22 @@ class Bridge:
             with self._lock:
                 os.close(self._wake_w)
                 self._wake_w = -1
+
+    def _attach(self) -> bytes | None:
+        """Attach to the terminal and queue the hello and the replay; None if it is closed."""
+        with self._lock:  # the reader's output waits until the replay is queued
+            try:
+                replay = self.terminal.attach(self)
+            except LabError:
+                return None
+            self._send_locked(TextMessage(json.dumps({
+                "type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
+                "replay": len(replay), "read_only": self.read_only})))
+            for i in range(0, len(replay), CHUNK):
+                part = replay[i:i + CHUNK]
+                self.sent += len(part)
+                self._send_locked(BytesMessage(part))
+            return replay
 
     def _loop(self) -> None:
         poller = select.poll()

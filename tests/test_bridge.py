@@ -14,7 +14,8 @@ import time
 import pytest
 from wsproto.connection import Connection, ConnectionType
 
-from labsteps.terminal.bridge import MAX_PENDING, Bridge
+from labsteps.errors import HandshakeError
+from labsteps.terminal.bridge import MAX_PENDING, Bridge, handshake
 from labsteps.terminal.pty import Terminal
 from tests.wsclient import RawSocket
 
@@ -181,3 +182,65 @@ def test_a_tab_that_opens_on_a_closed_terminal_is_told_of_the_reset(shell):
     tab = Viewer(shell)
     assert tab.close_code() == 1012
     assert tab.done.wait(10), "the bridge did not end"
+
+
+def test_json_nested_beyond_reason_is_answered_like_any_bad_control_message(shell):
+    tab = Viewer(shell)
+    tab.output_until(b"$ ")
+    tab.raw.frame(0x1, b"[" * 1500 + b"]" * 1500)  # json.loads: RecursionError
+    events = []
+    for op, payload in tab.raw.frames(10):
+        if op == 0x1:
+            events.append(json.loads(payload))
+            if events[-1]["type"] == "error":
+                break
+    tab.keys(b"echo noch-''offen\r")
+    assert b"noch-offen\r\n" in tab.output_until(b"noch-offen\r\n")
+
+
+def test_endless_empty_text_fragments_close_with_1009(shell):
+    tab = Viewer(shell)
+    empty = bytearray(tab.raw.encode(0x1, b""))
+    empty[0] &= 0x7F  # no FIN: the message goes on, without growing
+    cont = bytearray(tab.raw.encode(0x0, b""))
+    cont[0] &= 0x7F
+    tab.raw.sock.sendall(bytes(empty) + bytes(cont) * 20000)
+    assert tab.close_code(timeout=20) == 1009
+    assert tab.done.wait(10), "the bridge did not end"
+
+
+def test_input_the_shell_does_not_read_leaves_the_tab_responsive(shell):
+    # The kernel holds a few hundred KiB of input a program has not read; the rest waits
+    # in the bridge, which meanwhile answers pings and hears the tab close.
+    tab = Viewer(shell)
+    tab.output_until(b"$ ")
+    tab.keys(b"stty raw -echo; sleep 1000\r")  # raw: the kernel throttles, never drops
+    time.sleep(0.3)
+    for _ in range(4):
+        tab.keys(b"y" * 250_000)
+    tab.raw.frame(0x9, b"noch-da")
+    pong = next(payload for op, payload in tab.raw.frames(10) if op == 0xA)
+    assert pong == b"noch-da"
+    tab.raw.frame(0x8, struct.pack("!H", 1000))
+    assert tab.done.wait(10), "the bridge did not end"
+
+
+UPGRADE = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"),
+           (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+           (b"sec-websocket-version", b"13")]
+
+
+def test_the_upgrade_agrees_to_no_extension():
+    conn, reply = handshake([(b"host", b"lab"), *UPGRADE,
+                             (b"sec-websocket-extensions", b"permessage-deflate")], "/ws/terminal/1")
+    assert reply.startswith(b"HTTP/1.1 101") and b"extensions" not in reply.lower()
+
+
+@pytest.mark.parametrize("headers", [
+    UPGRADE,  # no Host
+    [(b"host", b"xn--a"), *UPGRADE],  # a Host that is no name
+    [(b"host", b"lab"), *UPGRADE[:2]],  # no key, no version
+])
+def test_an_upgrade_wsproto_cannot_accept_is_a_handshake_error(headers):
+    with pytest.raises(HandshakeError):
+        handshake(headers, "/ws/terminal/1")

@@ -299,3 +299,41 @@ def test_a_paste_the_shell_reads_late_is_no_silence(quick_pings, server, anna):
     term.send(b"y" * 100_000)
     assert b"got=100000" in term.until(b"got=100000", timeout=30)
     assert "alive" in term.run("echo al''ive")
+
+
+def test_more_tabs_at_once_than_allowed_are_refused_before_the_upgrade(server, anna):
+    # Each open websocket holds one of the server's threads: opened all at once, only
+    # MAX_TABS may pass the check, however quickly they come.
+    import threading
+
+    from web.terminal import MAX_TABS
+    results, lock = [], threading.Lock()
+
+    def open_one():
+        try:
+            t = Term(server, anna)
+            outcome = t
+        except InvalidStatus as e:
+            outcome = e.response.status_code
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=open_one) for _ in range(MAX_TABS + 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    opened = [r for r in results if isinstance(r, Term)]
+    assert len(opened) == MAX_TABS and sorted(r for r in results if isinstance(r, int)) == [409] * 3
+    for t in opened:
+        t.close()
+    deadline = time.monotonic() + 10  # closed tabs free their places once their bridges end
+    while True:
+        try:
+            again = Term(server, anna)
+            break
+        except InvalidStatus as e:
+            assert e.response.status_code == 409 and time.monotonic() < deadline
+            time.sleep(0.1)
+    again.until(PROMPT, timeout=30)
+    again.close()

@@ -130,7 +130,12 @@ class RawSocket:
         mask = os.urandom(4)
         n = len(payload)
         head = bytes([0x80 | opcode])
-        head += bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack("!H", n))
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
         return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
     def frame(self, opcode: int, payload: bytes) -> None:

@@ -7,6 +7,7 @@ import os
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,9 @@ class Lab:
     started: float = field(default_factory=time.time)
     restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Terminal websockets open or opening, per (lab host, terminal): each holds a thread.
+    tabs: Counter = field(default_factory=Counter)
+    tabs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems

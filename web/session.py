@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from flask import Flask, g, request, session
 
 from labsteps.talk.loader import LANGS
-from labsteps.terminal import TERMINALS
 from web import current_lab
 from web.attendees import Attendee
 from web.errors import ApiError
@@ -42,18 +41,6 @@ def same_origin() -> bool:
     return origin is not None and urlsplit(origin).netloc == request.host
 
 
-MAX_TABS = 4  # an attendee's open connections to one terminal; each holds a server thread
-
-
-def _not_too_many_tabs(attendee: Attendee) -> None:
-    terminals = current_lab().terminals
-    n = (request.view_args or {}).get("n")
-    term = terminals.existing(attendee.lab, n) if terminals and n in TERMINALS else None
-    if term is not None and term.alive and term.roles().count("attendee") >= MAX_TABS:
-        raise ApiError(409, "too_many_tabs", f"This terminal is open in {MAX_TABS} tabs "
-                       "already; close one of them first.")
-
-
 def register(app: Flask) -> None:
     @app.before_request
     def _guard():
@@ -70,7 +57,6 @@ def register(app: Flask) -> None:
                 attendee = current_attendee()
                 if attendee is None:
                     raise ApiError(403, "no_session", "Join the lab first.")
-                _not_too_many_tabs(attendee)
         elif request.method not in ("GET", "HEAD", "OPTIONS") and \
                 "Origin" in request.headers and not same_origin():
             raise ApiError(403, "bad_origin", "Requests from other sites are refused.")

@@ -10,7 +10,8 @@ application that took the connection over.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, Response, current_app, request
 from wsproto.events import CloseConnection
@@ -22,12 +23,33 @@ from web.errors import ApiError
 from web.session import current_attendee
 
 bp = Blueprint("terminal", __name__)
+MAX_TABS = 4  # an attendee's connections to one terminal at once; each holds a thread
 
 
 @bp.route("/ws/terminal/<terminal:n>", websocket=True)
 def terminal_ws(n: int):
     attendee = current_attendee()
-    return serve(lambda: current_lab().terminal(attendee, n), f"{attendee.name}'s terminal {n}")
+    with _tab(attendee.lab, n):
+        return serve(lambda: current_lab().terminal(attendee, n),
+                     f"{attendee.name}'s terminal {n}")
+
+
+@contextmanager
+def _tab(lab_host: str, n: int) -> Iterator[None]:
+    """Count this connection from before its upgrade to its end; refuse one too many."""
+    lab, key = current_lab(), (lab_host, n)
+    with lab.tabs_lock:
+        if lab.tabs[key] >= MAX_TABS:
+            raise ApiError(409, "too_many_tabs", f"This terminal is open in {MAX_TABS} tabs "
+                           "already; close one of them first.")
+        lab.tabs[key] += 1
+    try:
+        yield
+    finally:
+        with lab.tabs_lock:
+            lab.tabs[key] -= 1
+            if not lab.tabs[key]:
+                del lab.tabs[key]
 
 
 class _TakenOver(Response):

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -48,6 +49,7 @@ CHUNK = 64 * 1024  # the largest output frame, and how much is read from the soc
 DEFER = 8 * 1024  # output chunks from this size on (a flood's) are sent by the bridge's thread
 MAX_PENDING = 4 * 1024 * 1024  # queued for a client that does not read: it is cut off
 MAX_CONTROL = 4096  # a JSON control message is a few dozen bytes
+RETRY = 0.01  # seconds between tries to type input the shell has not read yet
 
 
 class Close:
@@ -74,7 +76,8 @@ def handshake(headers: list[tuple[bytes, bytes]], path: str) -> tuple[WSConnecti
         if not any(isinstance(e, Request) for e in conn.events()):
             raise HandshakeError("not a websocket upgrade")
         return conn, conn.send(AcceptConnection(extensions=[]))
-    except (RemoteProtocolError, LocalProtocolError) as e:
+    except (RemoteProtocolError, LocalProtocolError, h11.ProtocolError, ValueError) as e:
+        # ValueError: a Host that is no name (h11 decodes it as IDNA)
         raise HandshakeError(f"not a websocket upgrade: {e}") from None
 
 
@@ -87,7 +90,7 @@ class Attachable(Protocol):  # what a bridge needs of labsteps.terminal.pty.Term
 
     def detach(self, sub: Bridge) -> None: ...
 
-    def write(self, data: bytes) -> None: ...
+    def write_some(self, data: bytes) -> int: ...
 
     def resize(self, rows: int, cols: int) -> None: ...
 
@@ -120,7 +123,9 @@ class Bridge:
         self._dead = False  # the socket failed or the client fell too far behind
         self._closing: tuple[int, str] | None = None
         self._message = bytearray()  # the binary message being received, for its size
-        self._text: list[str] = []  # the text message being received
+        self._text: list[str] = []  # the text message being received, in fragments
+        self._text_size = 0  # its characters, and one for each fragment (some are empty)
+        self._input = bytearray()  # keys the shell has not read yet
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         sock.setblocking(False)
 
@@ -159,39 +164,41 @@ class Bridge:
 
     def close(self, code: int, reason: str) -> None:
         """End the connection with code (the first close asked for wins)."""
-        if self._closing is None:
-            self._closing = (code, reason)
-            with self._lock:
+        with self._lock:
+            if self._closing is None:
+                self._closing = (code, reason)
                 self._wake_locked()
 
     # -- the bridge's thread -------------------------------------------------------
 
     def run(self) -> None:
         try:
-            replay = self._attach()
-            if replay is None:  # a reset or a stop closed it while this connection opened
-                self._gone(self.terminal.closed_why)
-            else:
-                try:
+            try:
+                if self._attach():
                     if self.on_attach:
                         self.on_attach()
                     self._loop()
-                finally:
-                    self.terminal.detach(self)
-            self._finish()
+                else:  # a reset or a stop closed it while this connection opened
+                    self._gone(self.terminal.closed_why)
+            except Exception:
+                self.close(Close.NO_TERMINAL, "the lab server failed; reload the page")
+                raise  # for the log
+            finally:
+                self.terminal.detach(self)
+                self._finish()
         finally:
             os.close(self._wake_r)
             with self._lock:
                 os.close(self._wake_w)
                 self._wake_w = -1
 
-    def _attach(self) -> bytes | None:
-        """Attach to the terminal and queue the hello and the replay; None if it is closed."""
+    def _attach(self) -> bool:
+        """Attach to the terminal and queue the hello and the replay; False if it is closed."""
         with self._lock:  # the reader's output waits until the replay is queued
             try:
                 replay = self.terminal.attach(self)
             except LabError:
-                return None
+                return False
             self._send_locked(TextMessage(json.dumps({
                 "type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
                 "replay": len(replay), "read_only": self.read_only})))
@@ -199,7 +206,7 @@ class Bridge:
                 part = replay[i:i + CHUNK]
                 self.sent += len(part)
                 self._send_locked(BytesMessage(part))
-            return replay
+            return True
 
     def _loop(self) -> None:
         poller = select.poll()
@@ -211,6 +218,8 @@ class Bridge:
             waiting = self._queue or self._loose
             poller.register(self.sock, select.POLLIN | (select.POLLOUT if waiting else 0))
             timeout = max(0.0, last_ping + self.ping_every - time.monotonic())
+            if self._input:  # the shell has not read all that was typed: try again soon
+                timeout = min(timeout, RETRY)
             ready = dict(poller.poll(timeout * 1000 + 1))
             if self._wake_r in ready:
                 try:
@@ -233,9 +242,9 @@ class Bridge:
                     return
                 if data:
                     self._received(data)
-                    # A paste into a busy shell can hold this thread in write() for a
-                    # while; the peer could not be heard meanwhile, so that is no silence.
                     last_seen = time.monotonic()
+            if self._input:
+                self._type()
             now = time.monotonic()
             if now - last_seen > self.dead_after:
                 self._dead = True
@@ -245,8 +254,7 @@ class Bridge:
                 last_ping = now
 
     def _received(self, data: bytes) -> None:
-        """Keys go to the shell in order; acks are counted once the read is done (a
-        client acknowledges one key's echo just before it sends the next)."""
+        """Keys go to the shell in order; acks are counted once the read is done."""
         ack = 0
         with self._lock:
             self.conn.receive_data(data)
@@ -256,10 +264,11 @@ class Bridge:
                 self._keys(event)
             elif isinstance(event, TextMessage):
                 self._text.append(event.data)
-                if sum(map(len, self._text)) > MAX_CONTROL:
+                self._text_size += len(event.data) + 1
+                if self._text_size > MAX_CONTROL:
                     self.close(Close.TOO_BIG, "control messages are small JSON objects")
                 elif event.message_finished:
-                    text, self._text = "".join(self._text), []
+                    text, self._text, self._text_size = "".join(self._text), [], 0
                     ack = max(ack, self._control(text))
             elif isinstance(event, Ping):
                 with self._lock:
@@ -287,16 +296,30 @@ class Bridge:
             self.close(Close.TOO_BIG, f"input larger than {self.max_input} bytes")
             return
         if keys and not self.read_only:
-            try:
-                self.terminal.write(keys)
-            except LabError:
+            self._input += keys
+            if len(self._input) > 4 * self.max_input:
+                self.close(Close.TOO_BIG, "typed far ahead of what the shell reads")
+            else:
+                self._type()
+
+    def _type(self) -> None:
+        """Write what the shell will take of the typed input now. The rest waits, and this
+        thread goes on reading acks, pings and closes: a program that does not read its
+        input may be waiting for its output to be acknowledged."""
+        try:
+            del self._input[:self.terminal.write_some(self._input)]
+        except LabError:
+            self._input.clear()
+            if self.terminal.closed_why:
+                self._gone(self.terminal.closed_why)
+            else:
                 self.close(Close.NORMAL, "the shell has exited")
 
     def _control(self, text: str) -> int:
         """Act on a control message; the acknowledged byte count it carries, or 0."""
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond reason
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ack" and _count(message.get("bytes")):
@@ -326,16 +349,20 @@ class Bridge:
         code, reason = self._closing or (Close.NORMAL, "")
         with self._lock:
             self._send_locked(CloseConnection(code, reason[:120]))
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
         deadline = time.monotonic() + 2
         while (self._queue or self._loose) and not self._dead and time.monotonic() < deadline:
-            try:
-                select.select([], [self.sock], [], 0.1)
-            except (OSError, ValueError):
-                break
+            poller.poll(100)
             with self._lock:
                 self._flush_locked()
         with self._lock:
-            self._dead = True  # the reader may still hand output to this bridge: dropped
+            gone, self._dead = self._dead, True  # the reader's output is dropped from now
+        if gone:  # the peer vanished: gunicorn's graceful close would wait 2 s for it
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     # -- sending (under the lock) --------------------------------------------------
 

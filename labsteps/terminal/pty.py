@@ -124,9 +124,23 @@ class Terminal:
                     raise TerminalGone(str(e)) from None
             try:  # the shell has not read its input yet: wait outside the lock, where
                 # a closed or reused fd number can only end the wait early
-                select.select([], [self.master], [], 0.1)
+                waiting = select.poll()
+                waiting.register(self.master, select.POLLOUT)
+                waiting.poll(100)
             except (OSError, ValueError):
                 pass
+
+    def write_some(self, data: bytes) -> int:
+        """Type as much of data as the pty takes now; how many bytes that was."""
+        with self._fds:  # a closed terminal's fd number may already be someone else's
+            if self._closed:
+                raise TerminalGone("the terminal was closed")
+            try:
+                return os.write(self.master, data)
+            except BlockingIOError:
+                return 0
+            except OSError as e:
+                raise TerminalGone(str(e)) from None
 
     def resize(self, rows: int, cols: int) -> None:
         with self._fds:
@@ -166,7 +180,7 @@ class Terminal:
         TerminalGone if the terminal was closed meanwhile (a reset raced the connect).
         Output read after the replay was taken goes to sub.output."""
         with self._lock:
-            if self._closed:
+            if self._closed or self.state == "exited":
                 raise TerminalGone("the terminal was closed")
             self._subs.append(sub)
             return self.screen.replay()
@@ -178,9 +192,9 @@ class Terminal:
         self._wakeup.wake()
 
     def acked(self) -> None:
-        """A subscriber's unacknowledged count went down: maybe resume reading."""
-        if self._paused:
-            self._wakeup.wake()
+        """A subscriber's unacknowledged count went down: maybe resume reading. Always a
+        wake-up (acks are rare): the reader may be deciding to pause at this very moment."""
+        self._wakeup.wake()
 
     def run(self, command: str, timeout: float) -> tuple[int | None, str]:
         """Type command at the prompt, as if typed by hand, and wait for the next prompt.
@@ -234,6 +248,8 @@ class Terminal:
         finally:
             if self._closed:
                 self._release()
+            elif self.state != "exited":  # an error ended the reader: no shell to reach
+                self._exited()
 
     def _release(self) -> None:
         """Close the pty (the hang-up: SIGHUP to the shell's session) and the wake-up pipe."""

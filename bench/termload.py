@@ -238,6 +238,16 @@ async def ready(term: Terminal) -> None:
     raise RuntimeError(f"no shell: {bytes(out.tail[-200:])!r}")
 
 
+async def readied(term: Terminal) -> Terminal:
+    """term, once its prompt is there; closed if it never comes."""
+    try:
+        await ready(term)
+    except BaseException:
+        await term.close()
+        raise
+    return term
+
+
 async def settle(term: Terminal, keys: bytes, gap: float = 0.2, cap: float = 5) -> None:
     out = Output()
     term.on_output = out
@@ -288,13 +298,7 @@ class Nslab(Target):
         return self.cookies[role]
 
     async def terminal(self, role: str) -> Terminal:
-        term = await WsTerminal.open(self.base, await self.cookie(role))
-        try:
-            await ready(term)
-        except BaseException:
-            await term.close()
-            raise
-        return term
+        return await readied(await WsTerminal.open(self.base, await self.cookie(role)))
 
     def flood_spec(self) -> tuple:
         return ("nslab", self.base, self.cookies["bench-flood"])
@@ -330,13 +334,7 @@ class RawPty(Target):
     name = RAW
 
     async def terminal(self, role: str) -> Terminal:
-        term = PtyTerminal()
-        try:
-            await ready(term)
-        except BaseException:
-            await term.close()
-            raise
-        return term
+        return await readied(PtyTerminal())
 
     def flood_spec(self) -> tuple:
         return ("pty",)

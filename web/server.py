@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 from dataclasses import replace
 
@@ -61,6 +62,9 @@ def serve(config: Config) -> int:
     # out of the collector's way, a full collection takes under a millisecond instead of
     # some 18 ms, during which no terminal echoes. Before the fork, as Python's docs advise.
     gc.freeze()
+    # A thread that waits for the GIL (a typist's key) makes the holder (a flood's framing)
+    # let go after this long, not after Python's 5 ms: 40 typists beside a flood, p99 0.9x.
+    sys.setswitchinterval(0.001)
     code = app.extensions["nslab"].attendees.code()
     print(f"  nslab on http://{config.host}:{config.port}/"
           f"   trainer console: /trainer"

@@ -217,6 +217,7 @@ class LabTerminal {
 
   dispose() {
     this.closedByPage = true;
+    clearTimeout(this.ackTimer);
     this.resizes.disconnect();
     this.hostEvents.abort();
     this.focused = false;

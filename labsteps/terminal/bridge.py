@@ -57,7 +57,7 @@ class Close:
 
     NORMAL = 1000  # also "the shell has exited": the page offers a new shell
     GOING_AWAY = 1001  # the lab server is stopping: the page retries
-    PROTOCOL = 1002
+    PROTOCOL = 1002  # this one and the next come from wsproto, as a frame breaks the rules
     BAD_DATA = 1007  # a text frame that is not UTF-8
     TOO_BIG = 1009
     NO_TERMINAL = 1011

@@ -1,6 +1,7 @@
 """A terminal's processes: the shell is adopted by the lab host's init, and closing the
 terminal hangs up and then kills what is left."""
 
+import os
 import re
 import signal
 import time
@@ -79,3 +80,21 @@ def test_shells_start_with_default_signal_dispositions(shell):
     # a Python server ignores and would otherwise hand down.
     for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
         assert not child & (1 << (sig - 1)), (sig, sink.out.decode())
+
+
+def test_a_shell_that_cannot_be_had_is_a_lab_host_error(labhost):
+    # Out of file descriptors (a busy server): openpty fails. The caller gets the lab's
+    # error, which the web side answers as 503 lab_host, not an OSError's 500.
+    import resource
+
+    from labsteps.errors import LabHostError
+
+    terminals = Terminals(labhost)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")), hard))
+    try:
+        with pytest.raises(LabHostError, match="could not start a shell"):
+            terminals.get("anna", 1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    terminals.close_all("anna")

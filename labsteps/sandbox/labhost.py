@@ -206,7 +206,7 @@ class LabHosts:
         argv, env = self.command(host, ["/bin/bash", "-l", "-c", script])
         # Output goes to a file, not a pipe: a background job the script leaves running
         # keeps a pipe open, and the caller would wait for it instead of for the script.
-        with tempfile.TemporaryFile() as out:
+        with _as_labhost_error("run a command in", name), tempfile.TemporaryFile() as out:
             proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             try:

@@ -243,8 +243,8 @@ class Bridge:
                 if data:
                     self._received(data)
                     last_seen = time.monotonic()
-            if self._input:
-                self._type()
+            if self._input:  # again, also after a read of acks alone: the shell may be
+                self._type()  # waiting for its output's acks before it reads more
             now = time.monotonic()
             if now - last_seen > self.dead_after:
                 self._dead = True

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from labsteps.errors import TerminalBusy, TerminalGone
+from labsteps.errors import LabHostError, TerminalBusy, TerminalGone
 from labsteps.sandbox import proc
 from labsteps.terminal.screen import Screen
 from labsteps.terminal.shell import ShellMarks
@@ -469,8 +469,11 @@ class Terminals:
             host = self.hosts.require(name)
             argv, env = self.hosts.command(host, ["/usr/bin/setsid", "-f", "-c",
                                                   "/bin/bash", "-l"])
-            term = Terminal(argv, env, rows=rows, cols=cols,
-                            processes=lambda: self.hosts.processes(name))
+            try:
+                term = Terminal(argv, env, rows=rows, cols=cols,
+                                processes=lambda: self.hosts.processes(name))
+            except OSError as e:  # no pty, or no process, to be had
+                raise LabHostError(f"could not start a shell in lab host {name}: {e}") from e
             self._terms[(name, n)] = term
             return term
 

@@ -4,8 +4,9 @@
 // (the write callback), the bytes are acknowledged, which is what lets the server stop a
 // flood at the pty instead of buffering it. Acks go every ACK_EVERY bytes during a flood
 // and after ACK_QUIET ms of quiet otherwise: the server pauses only far beyond ACK_EVERY,
-// and an ack per echo would cost the server a message to parse between every two keys. The shell lives on the server, so a dropped
-// connection is retried with backoff and the server replays the screen on return.
+// and an ack per echo would cost the server a message to parse between every two keys.
+// The shell lives on the server, so a dropped connection is retried with backoff and the
+// server replays the screen on return.
 "use strict";
 
 (() => {

@@ -2,7 +2,7 @@
 
 The machines nslab is developed on have cgroup v1; this runs nslab's own LabHosts code in a
 qemu guest booted with cgroup_no_v1=all (see tests/vm/cgroup2_vm.py), so the v2 paths of
-labsteps/cgroup.py and labsteps/mounts.py run for real. The guest program prints each
+labsteps/sandbox/cgroup.py and labsteps/sandbox/mounts.py run for real. The guest program prints each
 step's exit status and output between markers; the asserts are made here, on the host.
 The second test runs the project's lab host test files unchanged with pytest in the VM.
 """

@@ -1,8 +1,9 @@
-"""The talk as steps: one TOML file per step in labsteps/steps/, loaded and checked at start.
+"""The talk as steps: one TOML file per step in labsteps/talk/steps/, checked at start.
 
 A step file (see README, "Adding a step") has an id, an order, a title and parts in
 both languages. A part is prose ({de, en}) or a code block ({command, ...}); checks name
-a function of labsteps/checks.py. A broken file stops the start with file and field named.
+a function of labsteps/talk/checks.py. A broken file stops the start with file and field
+named.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Run, Check and Catch-up for the steps, in an attendee's lab host.
 
 Run types a block into the attendee's own terminal, so they watch it happen, and waits for
-the shell's prompt (labsteps/shell.py marks it). Check asks labsteps/checks.py about the
-lab host's state. Catch-up (solve) makes the lab host fresh and runs every block of the
-talk up to the end of a step, the way an attendee pressing Run would have.
+the shell's prompt (labsteps/terminal/shell.py reads the marks). Check asks
+labsteps/talk/checks.py about the lab host's state. Catch-up (solve) makes the lab host
+fresh and runs every block of the talk up to the end of a step, the way an attendee
+pressing Run would have.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Runner:
                     "command": command}
         try:
             code, output = term.run(command, block.timeout)
-        except pty.TerminalBusy:  # said again, with what the attendee can do about it
+        except TerminalBusy:  # said again, with what the attendee can do about it
             raise _busy(block.terminal) from None
         except TimeoutError:
             raise TimedOut(f"The command is still running after {block.timeout:g} s; see "

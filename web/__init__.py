@@ -18,6 +18,7 @@ from labsteps.config import Config
 from labsteps.errors import LabHostError
 from labsteps.sandbox import doctor
 from labsteps.sandbox.labhost import LabHosts, hostname_for
+from labsteps.talk.live import KernelWatch, watch_lab
 from labsteps.talk.loader import load_steps
 from labsteps.talk.runner import Runner
 from labsteps.terminal.pty import Terminal, Terminals
@@ -38,6 +39,7 @@ class Lab:
     terminals: Terminals | None
     runner: Runner
     classroom: Classroom
+    kernel: KernelWatch | None  # the live kernel model of each lab host
     problems: list[doctor.Finding] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
@@ -85,6 +87,8 @@ class Lab:
             self.hosts.close()
         if self.terminals is not None:
             self.terminals.shutdown()
+        if self.kernel is not None:
+            self.kernel.stop()
         if self.hosts is not None:
             try:
                 self.hosts.sweep()
@@ -138,6 +142,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     app.extensions["nslab"] = Lab(
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,
         runner=Runner(steps, hosts, terminals), problems=problems,
+        kernel=watch_lab(hosts, terminals) if terminals else None,
         classroom=Classroom(attendees, hosts, terminals, [s.id for s in steps]))
 
     from web import api, converters, errors, markup, pages, session, steps, terminal, trainer

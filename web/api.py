@@ -71,6 +71,21 @@ def hand():
     return jsonify(hand_raised=raised)
 
 
+@bp.get("/me/kernel")
+def my_kernel():
+    """The live kernel model of the attendee's lab host (see ../shared/api.md)."""
+    return kernel_model(require_attendee())
+
+
+def kernel_model(attendee):
+    lab = current_lab()
+    if lab.kernel is None or lab.hosts.get(attendee.lab) is None:
+        raise ApiError(409, "no_lab_host", "There is no lab host to look into yet: open a "
+                       "terminal, and it starts.")
+    version, model = lab.kernel.model(attendee.lab)
+    return jsonify({**model, "version": version})
+
+
 @bp.post("/me/reset")
 def reset_me():
     current_lab().reset_labhost(require_attendee())

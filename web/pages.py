@@ -26,4 +26,5 @@ def healthz():
         reason = f"{first.name}: {first.detail}" + (f" (fix: {first.fix})" if first.fix else "")
         return jsonify(status="unavailable", error="unavailable", message=reason), 503
     hosts = state.hosts
-    return jsonify(status="ok", sandboxes=len(hosts.list()), cgroup=hosts.layout.version)
+    return jsonify(status="ok", sandboxes=len(hosts.list()), cgroup=hosts.layout.version,
+                   kernel_reads=state.kernel.reads if state.kernel else 0)

@@ -40,7 +40,7 @@ def step_json(step: Step, lang: str, lab: str | None) -> dict:
     i = steps.index(step)
     parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
              for p in step.parts]
-    return {"id": step.id, "title": step.title[lang],
+    return {"id": step.id, "title": step.title[lang], "view": step.view,
             "blocks": [_block(b, lang, values) for b in step.blocks], "parts": parts,
             "checks": [{"name": c.name, "hint": c.hint[lang]} for c in step.checks],
             "prev": steps[i - 1].id if i > 0 else None,

@@ -25,7 +25,7 @@ from flask import (
 )
 
 from web import current_lab
-from web.api import json_body
+from web.api import json_body, kernel_model
 from web.errors import ApiError
 from web.terminal import serve
 
@@ -118,6 +118,11 @@ def reset():
     attendee = _attendee(body["attendee"])
     lab.classroom.reset(attendee)  # LeftBehind (503) when something of it is left
     return jsonify(status="fresh", attendee=attendee.public())
+
+
+@bp.get("/api/trainer/attendees/<int:attendee>/kernel")
+def attendee_kernel(attendee: int):
+    return kernel_model(_attendee(attendee))
 
 
 @bp.post("/api/trainer/goto")

@@ -93,3 +93,21 @@ def make_readonly(target: str) -> None:
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
         return
     _check(res, f"mount_setattr {target}")
+
+
+# openat2(2), Linux 5.6: open a path inside a directory as if it were the root, so that
+# "..", absolute paths and symlinks never leave it (a lab host's files are its root's).
+_SYS_OPENAT2 = 437
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_RDONLY) -> int:
+    """An fd for path resolved with root_fd as its root (see RESOLVE_IN_ROOT)."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT)
+    return _check(_libc.syscall(_SYS_OPENAT2, root_fd, path.encode(), ctypes.byref(how),
+                                ctypes.sizeof(how)), f"open {path}")

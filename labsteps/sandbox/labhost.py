@@ -56,6 +56,7 @@ class LabHost:
     created: float
     userns: str = ""  # its user namespace, e.g. "user:[4026532177]"
     cgroup_inodes: tuple = ()  # inode of nslab/s<slot> per hierarchy: the slot may be reused
+    own_mounts: tuple = ()  # "dev root point" of each mount a fresh lab host has: the lab's
 
     def alive(self) -> bool:
         return proc.is_running(self.pid, self.started)
@@ -71,6 +72,15 @@ def _inode(path: Path) -> int | None:
 def _start_time(pid: int) -> int | None:
     stat = proc.stat(pid)
     return stat.started if stat else None
+
+
+def _mount_keys(pid: int) -> tuple[str, ...]:
+    """"dev root point" of every mount pid sees (from /proc/PID/mountinfo)."""
+    keys = []
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        f = line.split()
+        keys.append(f"{f[2]} {f[3]} {f[4]}")
+    return tuple(keys)
 
 
 def _reap(host: LabHost, timeout: float = 20.0) -> None:
@@ -181,7 +191,8 @@ class LabHosts:
             host = LabHost(name=name, hostname=hostname or hostname_for(name), slot=cg.slot,
                            uid=cg.root_uid, pid=pid, started=_start_time(pid) or 0,
                            created=time.time(), userns=os.readlink(f"/proc/{pid}/ns/user"),
-                           cgroup_inodes=tuple(os.stat(d).st_ino for d in cg.dirs()))
+                           cgroup_inodes=tuple(os.stat(d).st_ino for d in cg.dirs()),
+                           own_mounts=_mount_keys(pid))
         except BaseException:
             cg.kill()
             cg.remove()

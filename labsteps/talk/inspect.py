@@ -26,6 +26,8 @@ class Proc:
     comm: str
     cmdline: tuple[str, ...]
     started: int
+    ppid: int = 0  # on the real host
+    tty_nr: int = 0  # its controlling terminal (0: none), as /proc/PID/stat encodes it
 
     @property
     def labpid(self) -> int:
@@ -52,7 +54,7 @@ def proc(pid: int) -> Proc | None:
     nspid = tuple(int(x) for x in fields.get("NSpid", str(pid)).split())
     return Proc(pid=pid, nspid=nspid, comm=fields.get("Name", "").strip(),
                 cmdline=tuple(a.decode(errors="replace") for a in cmdline if a),
-                started=stat.started)
+                started=stat.started, ppid=stat.ppid, tty_nr=stat.tty_nr)
 
 
 @dataclass(frozen=True)

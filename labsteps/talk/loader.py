@@ -22,6 +22,8 @@ LANGS = ("de", "en")  # every text of a step is in both; the first is the defaul
 ID = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"container_pid"}
+VIEWS = ("processes", "mounts", "network", "cgroups")  # of the kernel picture; the first is
+# the default
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Step:
     parts: tuple  # dict(text) or Block, in reading order
     checks: tuple[Check, ...]
     source: Path
+    view: str = VIEWS[0]  # the kernel picture's view the step page opens with
 
     @property
     def blocks(self) -> list[Block]:
@@ -116,7 +119,7 @@ def load_step(path: Path) -> Step:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise StepFileError(f"{where}: not valid TOML: {e}") from None
-    unknown = set(raw) - {"id", "order", "title", "part", "check"}
+    unknown = set(raw) - {"id", "order", "title", "view", "part", "check"}
     if unknown:
         raise StepFileError(f"{where}: unknown field(s) {sorted(unknown)}")
     if not isinstance(raw.get("id"), str) or not ID.match(raw["id"]):
@@ -124,6 +127,9 @@ def load_step(path: Path) -> Step:
     if not isinstance(raw.get("order"), int):
         raise StepFileError(f"{where}.order: a whole number (the step's place in the talk)")
     title = _lang(raw.get("title"), f"{where}.title")
+    view = raw.get("view", VIEWS[0])
+    if view not in VIEWS:
+        raise StepFileError(f"{where}.view: one of {', '.join(VIEWS)}")
     parts, blocks = [], 0
     for i, part in enumerate(raw.get("part", [])):
         if not isinstance(part, dict):
@@ -147,7 +153,7 @@ def load_step(path: Path) -> Step:
             raise StepFileError(f"{w}.args: a table")
         checks.append(Check(c["name"], c["run"], args, _lang(c.get("hint"), f"{w}.hint")))
     return Step(id=raw["id"], order=raw["order"], title=title, parts=tuple(parts),
-                checks=tuple(checks), source=path)
+                checks=tuple(checks), source=path, view=view)
 
 
 def load_steps(directory: Path = STEPS_DIR) -> list[Step]:

@@ -67,11 +67,13 @@ class Terminal:
 
     def __init__(self, argv: list[str], env: dict[str, str], *,
                  rows: int = 24, cols: int = 80, scrollback: int = 1 << 20,
-                 processes: Callable[[], Iterable[int]] = lambda: ()):
+                 processes: Callable[[], Iterable[int]] = lambda: (),
+                 on_output: Callable[[], None] | None = None):
         self.master, slave = os.openpty()
+        self.on_output = on_output  # told of every chunk read (the kernel model's cue)
         self._set_size(rows, cols)
         self.rows, self.cols = rows, cols
-        self._tty_nr = _tty_nr(os.fstat(slave).st_rdev)
+        self.tty_nr = _tty_nr(os.fstat(slave).st_rdev)  # as /proc/PID/stat shows it
         self._processes = processes
         self._lock = threading.Lock()
         self._subs: list[Subscriber] = []
@@ -228,10 +230,10 @@ class Terminal:
         with self._lock:
             return [getattr(s, "role", "attendee") for s in self._subs]
 
-    def announce(self, message: dict, role: str = "attendee") -> None:
-        """An event to every viewer of one role (the attendee's pages, say)."""
+    def announce(self, message: dict, role: str | None = "attendee") -> None:
+        """An event to every viewer of one role (the attendee's pages, say), or to all."""
         with self._lock:
-            subs = [s for s in self._subs if getattr(s, "role", "attendee") == role]
+            subs = [s for s in self._subs if role is None or getattr(s, "role", "attendee") == role]
         for sub in subs:
             sub.event(message)
 
@@ -342,6 +344,8 @@ class Terminal:
                 self._changed.notify_all()
         for sub in subs:
             sub.output(data)
+        if self.on_output is not None:
+            self.on_output()
         for status in finished:
             for sub in subs:
                 sub.event({"type": "command", "exit_code": status})
@@ -391,7 +395,7 @@ class Terminal:
         found = []
         for pid in self._processes():
             stat = proc.stat(pid)
-            if stat is not None and stat.tty_nr == self._tty_nr:
+            if stat is not None and stat.tty_nr == self.tty_nr:
                 found.append((pid, stat.started))
         return found
 
@@ -450,8 +454,9 @@ def _kill_later(victims: list[tuple[int, int]], grace: float) -> None:
 class Terminals:
     """Every lab host's terminals, by (lab host name, number); a dead one is replaced on use."""
 
-    def __init__(self, hosts):  # hosts: labsteps.sandbox.labhost.LabHosts
-        self.hosts = hosts
+    def __init__(self, hosts, on_output: Callable[[str], None] | None = None):
+        self.hosts = hosts  # labsteps.sandbox.labhost.LabHosts
+        self.on_output = on_output  # told the lab host's name when a terminal of it shows output
         self._lock = threading.Lock()
         self._terms: dict[tuple[str, int], Terminal] = {}
         self._stopped = False
@@ -471,7 +476,9 @@ class Terminals:
                                                   "/bin/bash", "-l"])
             try:
                 term = Terminal(argv, env, rows=rows, cols=cols,
-                                processes=lambda: self.hosts.processes(name))
+                                processes=lambda: self.hosts.processes(name),
+                                on_output=(lambda: self.on_output(name)) if self.on_output
+                                else None)
             except OSError as e:  # no pty, or no process, to be had
                 raise LabHostError(f"could not start a shell in lab host {name}: {e}") from e
             self._terms[(name, n)] = term
@@ -480,6 +487,20 @@ class Terminals:
     def existing(self, name: str, n: int) -> Terminal | None:
         with self._lock:
             return self._terms.get((name, n))
+
+    def of(self, name: str) -> dict[int, Terminal]:
+        """Lab host name's terminals by number."""
+        with self._lock:
+            return {n: t for (lab, n), t in self._terms.items() if lab == name}
+
+    def announce(self, name: str, message: dict) -> None:
+        """An event to everyone viewing a terminal of lab host name."""
+        for term in self.of(name).values():
+            term.announce(message, role=None)
+
+    def watched(self, name: str) -> bool:
+        """Whether anyone has a terminal of lab host name open."""
+        return any(term.roles() for term in self.of(name).values())
 
     def close_all(self, name: str, grace: float = 0.0) -> None:
         with self._lock:

@@ -54,12 +54,12 @@ class KernelWatch:
         self._stopped = False
 
     def poke(self, name: str) -> None:
+        self._stale.add(name)  # at once (a set's add is atomic): a model() after this reads
         if name in self._due:  # already due: the common case in a flood, without the lock
             return
         with self._lock:
             if name in self._due or self._stopped:
                 return
-            self._stale.add(name)
             due = max(time.monotonic() + self.settle, self._last.get(name, 0.0) + self.every)
             self._due[name] = due
             heapq.heappush(self._heap, (due, name))

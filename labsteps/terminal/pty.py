@@ -330,6 +330,8 @@ class Terminal:
             raise
 
     def _deliver(self, data: bytes) -> None:
+        if self.on_output is not None:  # first: whoever sees the prompt below reads anew
+            self.on_output()
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
         # the two-byte one costs some 80 us per 64 KiB, and a flood has no ESC at all.
         osc = b"\x1b" in data and b"\x1b]" in data
@@ -344,8 +346,6 @@ class Terminal:
                 self._changed.notify_all()
         for sub in subs:
             sub.output(data)
-        if self.on_output is not None:
-            self.on_output()
         for status in finished:
             for sub in subs:
                 sub.event({"type": "command", "exit_code": status})

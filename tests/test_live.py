@@ -1,0 +1,93 @@
+"""KernelWatch on its own: reads follow activity, at most once per interval, never idle."""
+
+import threading
+import time
+
+from labsteps.talk.live import KernelWatch
+
+
+class Lab:
+    """A stand-in for a lab host's state: what read() returns and how often it is read."""
+
+    def __init__(self):
+        self.state, self.reads, self.told = 0, [], []
+
+    def read(self, name: str) -> dict:
+        self.reads.append(time.monotonic())
+        return {"state": self.state}
+
+    def announce(self, name: str, message: dict) -> None:
+        self.told.append(message)
+
+
+def test_a_flood_of_activity_reads_at_most_once_per_interval():
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, every=0.2, settle=0.01)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        lab.state += 1
+        watch.poke("anna")
+        time.sleep(0.001)
+    time.sleep(0.3)
+    gaps = [b - a for a, b in zip(lab.reads, lab.reads[1:])]
+    assert 4 <= len(lab.reads) <= 7 and min(gaps) >= 0.19, gaps
+    assert [m["version"] for m in lab.told] == list(range(1, len(lab.told) + 1))
+    watch.stop()
+
+
+def test_no_activity_no_reads_and_the_same_answer():
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, every=0.05, settle=0.01)
+    assert watch.model("anna") == (1, {"state": 0})
+    time.sleep(0.3)
+    assert watch.model("anna") == (1, {"state": 0}) and len(lab.reads) == 1
+    lab.state = 1
+    watch.poke("anna")
+    assert watch.model("anna") == (2, {"state": 1})  # activity: the next ask reads anew
+    time.sleep(0.2)
+    assert len(lab.reads) == 2  # the poke's own read found it fresh already
+    watch.stop()
+
+
+def test_a_lab_host_nobody_looks_at_is_read_only_when_asked():
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, wanted=lambda name: False, every=0.05,
+                        settle=0.01)
+    for _ in range(5):
+        watch.poke("anna")
+        time.sleep(0.06)
+    assert lab.reads == []
+    assert watch.model("anna")[1] == {"state": 0} and len(lab.reads) == 1
+    watch.stop()
+
+
+def test_a_new_lab_host_of_the_same_name_is_read_afresh_and_versions_only_grow():
+    lab, who = Lab(), ["first"]
+    watch = KernelWatch(lab.read, lab.announce, identity=lambda name: who[0])
+    assert watch.model("anna")[0] == 1
+    who[0] = "second"  # a reset made another lab host
+    lab.state = 9
+    assert watch.model("anna") == (2, {"state": 9})
+    watch.stop()
+
+
+def test_two_asking_at_once_share_one_read():
+    lab = Lab()
+    slow = threading.Event()
+
+    def read(name):
+        slow.wait(1)
+        return lab.read(name)
+
+    watch = KernelWatch(read, lab.announce)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(watch.model("anna")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    slow.set()
+    for t in threads:
+        t.join()
+    assert len(lab.reads) == 1 and len(set(map(str, answers))) == 1
+    watch.stop()

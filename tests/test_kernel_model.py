@@ -157,3 +157,16 @@ def trainer_get(server, path: str):
             return res.status, json.load(res)
     except urllib.error.HTTPError as e:
         return e.code, json.load(e)
+
+
+def test_what_the_attendee_plants_under_run_netns_neither_hangs_nor_leads_out(server):
+    api = Api.joined(server, "Dana")
+    term = Term(server, api.cookie)
+    term.event("hello")
+    term.run("ip netns add welt && mkfifo /run/netns/rohr && echo x >/run/netns/datei && "
+             "ln -s /etc/shadow /run/netns/schatten && ln -s ../../.. /run/netns/hoch")
+    model = kernel(api)  # answers (a FIFO opened for reading would block it for good)
+    named = {name: n for n in model["netns"] for name in n["names"]}
+    assert set(named) == {"welt"}
+    assert [i["name"] for i in named["welt"]["interfaces"]] == ["lo"]
+    term.close()

@@ -29,6 +29,7 @@ MAX_NETNS = 64
 MAX_CGROUPS = 256
 NETNS_DIR = "/var/run/netns"  # where `ip netns` names namespaces (iproute2's path)
 _NS_LINK = re.compile(r"^/proc/(\d+)/ns/net$")
+_NSFS_DEV = os.stat("/proc/self/ns/net").st_dev  # the file system of every namespace file
 PLUMBING = INIT.removeprefix(f"{LAB}/")  # the lab's own cgroup, below the attendee's top
 
 
@@ -227,10 +228,20 @@ def _netns_by_name(root: int, folder: int, name: str, net_of: dict[int, int | No
     if target is not None:
         m = _NS_LINK.match(target)
         return net_of.get(int(m.group(1))) if m else None
+    # O_PATH first: opening whatever the attendee put there for reading could block (a
+    # FIFO) or mean something (a device); only a namespace file is opened for real.
     try:
-        fd = kernel.open_in_root(root, f"{NETNS_DIR}/{name}")
+        path_fd = kernel.open_in_root(root, f"{NETNS_DIR}/{name}", os.O_PATH)
     except OSError:
         return None
+    try:
+        if os.fstat(path_fd).st_dev != _NSFS_DEV:
+            return None
+        fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    finally:
+        os.close(path_fd)
     inode = os.fstat(fd).st_ino
     if inode in fds:
         os.close(fd)

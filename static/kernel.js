@@ -127,7 +127,8 @@ function facts(model) {
   for (const n of arr(model.netns)) {
     put(`n:${n.id}`, `netns ${arr(n.names).join(", ") || n.id}`, [n.names]);
     for (const i of arr(n.interfaces)) {
-      put(`i:${n.id}:${str(i.name)}`, str(i.name), [i.kind, i.up, i.addresses, i.peer, i.master]);
+      put(`i:${n.id}:${str(i.name)}`, `${str(i.name)} (${arr(n.names).join(", ") || n.id})`,
+          [i.kind, i.up, i.addresses, i.peer, i.master]);
     }
   }
   for (const m of arr(model.mounts)) {
@@ -301,10 +302,10 @@ function newKinds(p, labNs) {
   return KINDS.filter((k) => k in ns && k in labNs && ns[k] !== labNs[k]);
 }
 
-function nsDetails(p, labNs) {
+function nsDetails(p, labNs, t) {
   const ns = obj(p.namespaces);
   return KINDS.filter((k) => k in ns)
-    .map((k) => `${k}:[${ns[k]}]${ns[k] !== labNs[k] ? " *" : ""}`).join("  ");
+    .map((k) => `${k.padEnd(6)} ${ns[k]}${ns[k] !== labNs[k] ? `  ← ${t("new")}` : ""}`).join("\n");
 }
 
 // Processes & namespaces: the process tree; each set of namespaces other than the lab host's
@@ -328,7 +329,7 @@ function buildProcesses(model, t) {
 
   // The outer frame: the lab host itself.
   g.box("labhost", "root", [{text: `${t("labhost")} ${str(lab.hostname)}`, font: "label"}],
-        {colour: NEUTRAL, tip: nsDetails({namespaces: labNs}, labNs).replace(/ \*/g, "")});
+        {colour: NEUTRAL, tip: nsDetails({namespaces: labNs}, labNs, t)});
   // Boxes by namespace set; a box sits in the box of the process that made its first process.
   const boxes = new Map();
   const boxOf = (p, parentBox) => {
@@ -341,7 +342,7 @@ function buildProcesses(model, t) {
       const lines = [{text: `${str(p.hostname) || "?"} · ${str(p.root) || "/"}`, font: "label"},
                      {text: fresh.length ? `${t("new")}: ${fresh.join(" ")}` : t("chroot"),
                       font: "small", cls: "kp-muted"}];
-      g.box(id, parentBox, lines, {colour, tip: nsDetails(p, labNs)});
+      g.box(id, parentBox, lines, {colour, tip: nsDetails(p, labNs, t)});
       boxes.set(key, id);
     }
     return boxes.get(key);
@@ -373,7 +374,7 @@ function buildProcesses(model, t) {
       const id = members.length > 1 ? `g${first.pid}` : `p${first.pid}`;
       g.node(id, box, processLines(members), {
         kind: "proc", keys: members.map(pkey), badge: first.terminal ? `T${first.terminal}` : "",
-        tip: processTip(members, labNs)});
+        tip: processTip(members, labNs, t)});
       if (parent.id) g.edge(parent.id, id, "tree");
       queue.push({id, box, members});
     }
@@ -413,14 +414,14 @@ function processLines(members) {
   return lines;
 }
 
-function processTip(members, labNs) {
+function processTip(members, labNs, t) {
   const p = members[0];
   const head = members.length > 1
     ? `${str(p.command)} ×${members.length}: ${members.map((m) => m.pid).join(" ")}`
     : `${str(p.args) || str(p.command)}\npid ${p.pid}, ppid ${p.ppid}`;
   return [head,
           `${str(p.hostname)} · root ${str(p.root)} · cgroup ${str(p.cgroup)}`,
-          nsDetails(p, labNs) + "   (* ≠ lab host)"].join("\n");
+          nsDetails(p, labNs, t)].join("\n");
 }
 
 function processList(kids, pid, labNs, t, pkey, depth = 0) {

@@ -128,8 +128,20 @@ hand.addEventListener("click", async () => {
   hand.classList.toggle("raised", raised);
 });
 
+// The kernel picture beside the terminals: fetched once at first, then once per version the
+// terminals announce (both announce each change; the picture asks once). kernel.js comes
+// after this script (it must not hold up the terminals), so start it when all have run.
+let picture = null;
+document.addEventListener("DOMContentLoaded", () => {
+  const host = document.getElementById("kernel");
+  if (!host || !nslab.KernelPicture) return;
+  picture = new nslab.KernelPicture(host, {url: "/api/me/kernel", lang: page.dataset.lang,
+                                          view: host.dataset.view});
+});
+
 function listen(term) {
   term.on("goto", (msg) => { if (msg.step !== stepId) location.href = `/step/${msg.step}`; });
+  term.on("kernel", (msg) => { if (picture) picture.announce(msg.version); });
   term.on("watch", (msg) => {
     const banner = document.getElementById("watched");
     banner.hidden = !msg.watching;

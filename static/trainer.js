@@ -6,6 +6,7 @@ const steps = JSON.parse(consoleEl.dataset.steps);
 const rows = document.getElementById("rows");
 const statusEl = document.getElementById("status");
 let watching = null;
+let picture = null;   // the watched attendee's kernel picture
 
 async function post(path, body) {
   const res = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
@@ -97,6 +98,9 @@ function render(attendees) {
 
 async function watch(a, n, takeover) {
   if (watching) watching.dispose();
+  if (picture) picture.dispose();
+  picture = new nslab.KernelPicture(document.getElementById("watch-kernel"),
+    {url: `/api/trainer/attendees/${a.id}/kernel`, lang: "both", view: picture ? picture.view : "processes"});
   const panel = document.getElementById("watch");
   panel.hidden = false;
   document.getElementById("watch-title").textContent =
@@ -105,11 +109,14 @@ async function watch(a, n, takeover) {
   el.replaceChildren();
   watching = await nslab.openTerminal(el, n, {fontSize: 13,
     path: `/ws/trainer/watch/${a.id}/${n}${takeover ? "?takeover=1" : ""}`});
+  const shown = picture;   // the watch socket announces the attendee's changes
+  watching.on("kernel", (msg) => shown.announce(msg.version));
 }
 
 document.getElementById("watch-close").onclick = () => {
   if (watching) watching.dispose();
-  watching = null;
+  if (picture) picture.dispose();
+  watching = picture = null;
   document.getElementById("watch").hidden = true;
 };
 

@@ -3,7 +3,7 @@ and (with Chromium) the delay from a prompt to the new picture on the page.
 
     .venv/bin/python bench/kernel.py read  [--reads 200]
     .venv/bin/python bench/kernel.py idle  [--attendees 40] [--seconds 60]
-    .venv/bin/python bench/kernel.py page  [--rounds 10]
+    .venv/bin/python bench/kernel.py page  [--rounds 10] [--pause 1.5]
 
 Goals (issue 13, this 2-core machine): a read's p50 under 20 ms; idle pictures cost within
 1 % of a core against no pictures, and the read counter stays at 0; a prompt to the new
@@ -128,11 +128,11 @@ def bench_idle(attendees: int, seconds: float) -> None:
         print(f"  difference: {diff:+.2f} % of a core (goal: within 1 %; reads stay 0)")
 
 
-def bench_page(rounds: int) -> None:
+def bench_page(rounds: int, pause: float) -> None:
     from bench.picture import prompt_to_picture
     with lab_server(TOKEN) as (base, _state, _process):
-        delays = prompt_to_picture(base, rounds)
-        print(f"prompt to new picture on the step page, {rounds} commands:")
+        delays = prompt_to_picture(base, rounds, pause)
+        print(f"prompt to new picture on the step page, {rounds} commands {pause:g} s apart:")
         print(f"  p50 {statistics.median(delays):.0f} ms   max {max(delays):.0f} ms"
               f"   (goal: <= 1000 ms)")
 
@@ -144,14 +144,16 @@ def main() -> None:
     idle = sub.add_parser("idle")
     idle.add_argument("--attendees", type=int, default=40)
     idle.add_argument("--seconds", type=float, default=60)
-    sub.add_parser("page").add_argument("--rounds", type=int, default=10)
+    page = sub.add_parser("page")
+    page.add_argument("--rounds", type=int, default=10)
+    page.add_argument("--pause", type=float, default=1.5, help="seconds between commands")
     args = parser.parse_args()
     if args.what == "read":
         bench_read(args.reads)
     elif args.what == "idle":
         bench_idle(args.attendees, args.seconds)
     else:
-        bench_page(args.rounds)
+        bench_page(args.rounds, args.pause)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ STREAMING = 4000  # a read this big found the pty's buffer full: there is more
 SMALL = 4096  # a frame below this costs about what a full one does (see _read_chunk)
 STREAM_GAP = 0.002  # output that follows a chunk of 1 KiB or more this soon is streaming
 STREAM_PAUSE = 0.00025  # how long a small chunk of streaming output waits for more
+ECHO = 0.1  # output at the prompt this soon after a key is its echo: nothing for on_output
 
 
 class Subscriber(Protocol):
@@ -70,7 +71,8 @@ class Terminal:
                  processes: Callable[[], Iterable[int]] = lambda: (),
                  on_output: Callable[[], None] | None = None):
         self.master, slave = os.openpty()
-        self.on_output = on_output  # told of every chunk read (the kernel model's cue)
+        self.on_output = on_output  # told of output but the echo of typing (the kernel
+        self._keys_at = 0.0  # model's cue), and when keys were last typed, to tell an echo
         self._set_size(rows, cols)
         self.rows, self.cols = rows, cols
         self.tty_nr = _tty_nr(os.fstat(slave).st_rdev)  # as /proc/PID/stat shows it
@@ -119,6 +121,7 @@ class Terminal:
                     raise TerminalGone("the terminal was closed")
                 try:
                     view = view[os.write(self.master, view):]
+                    self._keys_at = time.monotonic()
                     continue
                 except BlockingIOError:
                     pass
@@ -138,11 +141,13 @@ class Terminal:
             if self._closed:
                 raise TerminalGone("the terminal was closed")
             try:
-                return os.write(self.master, data)
+                written = os.write(self.master, data)
             except BlockingIOError:
                 return 0
             except OSError as e:
                 raise TerminalGone(str(e)) from None
+            self._keys_at = time.monotonic()
+            return written
 
     def resize(self, rows: int, cols: int) -> None:
         with self._fds:
@@ -330,11 +335,14 @@ class Terminal:
             raise
 
     def _deliver(self, data: bytes) -> None:
-        if self.on_output is not None:  # first: whoever sees the prompt below reads anew
-            self.on_output()
         # Marks start with ESC ]. Look for a lone ESC first: a one-byte search is a memchr,
         # the two-byte one costs some 80 us per 64 KiB, and a flood has no ESC at all.
         osc = b"\x1b" in data and b"\x1b]" in data
+        # Told first, so that whoever sees the prompt below finds the cue given. Typing at
+        # the prompt changes nothing in the lab host: its echo is no cue.
+        if self.on_output is not None and (osc or self.state != "prompt" or
+                                           time.monotonic() - self._keys_at > ECHO):
+            self.on_output()
         events = self._marks.feed(data) if osc or self._marks.pending else []
         with self._lock:
             base = self.screen.end

@@ -54,6 +54,8 @@ def test_after_each_talk_step_the_model_shows_what_it_built(server):
     before = kernel(api)
     assert before["processes"] == [] and before["mounts"] == [] and before["version"] >= 1
     assert [c["path"] for c in before["cgroups"]] == ["/"]
+    outer = before["cgroups"][0]["outer"]  # the lab's limits, on a parent the attendee cannot
+    assert isinstance(outer["pids"]["max"], int) and isinstance(outer["memory"]["max"], int)
     for s in [s["id"] for s in steps]:
         run_step(api, s)
         model = kernel(api)

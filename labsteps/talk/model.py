@@ -368,6 +368,12 @@ def _cgroups(view: LabView, labpid: dict[int, int]) -> tuple[list[dict], dict[in
             if kind == "memory" or layout.version == "v2":
                 entry["memory"] = _pair(path, "memory.current", "memory.max") or \
                     _pair(path, "memory.usage_in_bytes", "memory.limit_in_bytes")
+    if "/" in paths:  # the limits the lab set on the parent, which the attendee cannot lift
+        paths["/"]["outer"] = {
+            "pids": _pair(pids_dir.parent, "pids.current", "pids.max") if pids_dir else None,
+            "memory": (_pair(memory_dir.parent, "memory.current", "memory.max") or
+                       _pair(memory_dir.parent, "memory.usage_in_bytes",
+                             "memory.limit_in_bytes")) if memory_dir else None}
     of = {host: entry["path"] for entry in paths.values()
           for host, lab in labpid.items() if lab in entry["procs"]}
     return sorted(paths.values(), key=lambda e: e["path"]), of

@@ -6,7 +6,9 @@ Headless Chromium from Debian's `chromium` package, driven by Playwright. One se
 bench's own, one attendee; two pages take turns in blocks (a fresh page for each block), on
 terminal 1 of the same lab host:
 
-- nslab: the step page as an attendee sees it (step.js, terminal.js, its addons and fonts);
+- nslab: the step page as an attendee sees it (step.js, terminal.js, its addons and fonts,
+  the kernel picture open beside the terminals unless --picture closed; typing starts once
+  its first layout is drawn);
 - plain: xterm.js 6 with its defaults, no addons, and a ten-line client that writes the
   output and acknowledges it once written; served by the bench through page.route() at
   /__plain on the server's origin (the server has no such route), so the session cookie and
@@ -144,6 +146,10 @@ class Block:
         page.wait_for_function(
             "() => [...document.querySelectorAll('#term1 .xterm-rows > div')]"
             ".some(r => r.textContent.includes('root@lab-'))", timeout=30_000)
+        if kind == "nslab":  # the kernel picture's first layout (elk warming up) is done,
+            page.wait_for_function(  # or the picture is collapsed: the page has settled
+                "() => document.querySelector('#kernel.kp-collapsed') || "
+                "document.querySelector('#kernel svg.kp-svg text')", timeout=30_000)
         page.evaluate("() => __bench.observe('#term1 .xterm-rows')")
         page.click("#term1 .xterm-screen")
         self.typed = ""
@@ -178,6 +184,8 @@ def main() -> None:
     p.add_argument("--lang", default="en", choices=["de", "en"])
     p.add_argument("--plain-options", default="{}", metavar="JSON",
                    help='options for the plain page\'s Terminal, e.g. \'{"cursorBlink": true}\'')
+    p.add_argument("--picture", default="open", choices=["open", "closed"],
+                   help="the kernel picture beside nslab's terminals (default open)")
     p.add_argument("--chromium", default=CHROMIUM)
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -194,6 +202,8 @@ def main() -> None:
         context = browser.new_context(viewport={"width": 1400, "height": 900},
                                       locale="en-US" if args.lang == "en" else "de-DE")
         context.add_init_script(PROBE)
+        context.add_init_script(f"localStorage.setItem('nslab.kernel.collapsed', "
+                                f"'{'1' if args.picture == 'closed' else '0'}')")
         context.route(f"{base}/__plain", lambda route: route.fulfill(
             status=200, content_type="text/html; charset=utf-8", body=plain_html))
         res = context.request.post(f"{base}/api/join", data={"name": "Bench"})

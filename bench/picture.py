@@ -1,10 +1,11 @@
 """From a prompt to the new kernel picture on the step page, in headless Chromium.
 
 Used by `bench/kernel.py page`. One attendee on the network step's page (its picture opens
-on the network view); each round types `ip link add nslabN type veth peer name peerN` into terminal 1 with
-the keyboard, and the page itself (performance.now(), polled every frame) notes when the
-prompt after that command reaches it (terminal 1's "command" event) and when the picture's
-SVG first shows nslabN. The difference is what an attendee waits for the picture after the command.
+on the network view); each round types `ip link add nslabN type veth peer name peerN` into
+terminal 1 with the keyboard, and the page itself (performance.now(), polled every frame)
+notes when the prompt after that command reaches it (terminal 1's "command" event) and when
+the picture's SVG first shows nslabN. The difference is what an attendee waits for the
+picture after the command.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ async function refreshCommands() {
   for (const b of step.blocks) {
     const figure = document.querySelector(`figure[data-block="${b.index}"]`);
     if (!figure) continue;
+    if (b.kind === "task") { showTask(figure, b); continue; }
     figure.querySelector("code").textContent = b.command;
     const run = figure.querySelector(".run");
     if (run) {
@@ -66,13 +67,35 @@ async function refreshCommands() {
   }
 }
 
+// A task: its hint and solution once asked for (or after a wrong attempt), ✓ once solved.
+function showTask(figure, b) {
+  const hint = figure.querySelector(".taskhint");
+  if (b.hint) { hint.textContent = b.hint; hint.hidden = false; }
+  const solution = figure.querySelector(".solution");
+  if (b.command) { solution.querySelector("code").textContent = b.command; solution.hidden = false; }
+  figure.classList.toggle("solved", Boolean(b.solved));
+  figure.querySelector(".solvedmark").hidden = !b.solved;
+}
+
+async function taskHelp(figure, what) {
+  try {
+    const answer = await api(`/api/steps/${stepId}/tasks/${figure.dataset.block}/${what}`, {});
+    showTask(figure, {hint: answer.hint, command: answer.command,
+                      solved: figure.classList.contains("solved")});
+  } catch (e) {
+    const hint = figure.querySelector(".taskhint");
+    hint.textContent = e.message;
+    hint.hidden = false;
+  }
+}
+
 function showChecks(result) {
   const list = document.getElementById("checklist");
   list.replaceChildren();
   for (const c of result.checks) {
     const li = document.createElement("li");
     li.className = c.passed ? "passed" : "failed";
-    li.textContent = c.passed ? c.name : `${c.name}: ${c.hint}`;
+    li.textContent = c.passed ? c.title : `${c.title}: ${c.hint}`;
     list.appendChild(li);
   }
   if (result.passed) {
@@ -103,6 +126,8 @@ async function check(button, path, body) {
 document.addEventListener("click", (e) => {
   const figure = e.target.closest("figure.block");
   if (e.target.matches(".run") && figure) runBlock(figure);
+  if (e.target.matches(".show-hint") && figure) taskHelp(figure, "hint");
+  if (e.target.matches(".show-solution") && figure) taskHelp(figure, "solution");
   if (e.target.matches(".copy") && figure) {
     nslab.copyText(figure.querySelector("code").textContent).then(() => {
       e.target.textContent = T.copied;

@@ -50,6 +50,21 @@ function button(label, action, className) {
   return b;
 }
 
+// How each task of a step was solved, a mark per task in the step's cell.
+const SOLVED = {
+  alone: ["●", "allein gelöst · solved alone"],
+  hint: ["◐", "nach dem Hinweis · after the hint"],
+  solution: ["◔", "nach der Lösung · after the solution"],
+  catchup: ["»", "durch Aufholen · by Catch-up"],
+};
+
+function taskMark(step, index, how) {
+  const [mark, words] = SOLVED[how] || ["○", "noch offen · not solved yet"];
+  const el = cell("span", mark, `task ${how || "open"}`);
+  el.title = `Aufgabe · task ${index}: ${words}`;
+  return el;
+}
+
 function render(attendees) {
   rows.replaceChildren();
   if (!attendees.length) {
@@ -79,6 +94,7 @@ function render(attendees) {
       const td = cell("td", passed ? "✓" : failed ? "✗" : "·",
                       (passed ? "passed" : failed ? "failed" : "untried") + (a.step === s.id ? " here" : ""));
       td.title = s.title;
+      for (const i of s.tasks || []) td.appendChild(taskMark(s, i, (a.tasks || {})[`${s.id}/${i}`]));
       tr.appendChild(td);
     }
     const actions = cell("td", undefined, "actions");
@@ -136,6 +152,14 @@ document.getElementById("new-group").onclick = async () => {
     note("Neue Gruppe gestartet. · New group started.");
   } catch (e) { note(e.message); }
 };
+
+for (const box of document.querySelectorAll("#chapters input")) {
+  box.onchange = async () => {
+    const on = [...document.querySelectorAll("#chapters input:checked")].map((b) => b.value);
+    try { await post("/api/trainer/chapters", {chapters: on}); location.reload(); }
+    catch (e) { box.checked = !box.checked; note(e.message); }
+  };
+}
 
 const events = new EventSource("/api/trainer/events");
 events.onmessage = (m) => {

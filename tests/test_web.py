@@ -26,7 +26,8 @@ def test_health_reports_lab_hosts_and_cgroup_version(client, hosts):
     hosts.create("anna")
     res = client.get("/healthz")
     assert res.status_code == 200
-    assert res.json == {"status": "ok", "sandboxes": 1, "cgroup": hosts.layout.version}
+    assert res.json == {"status": "ok", "sandboxes": 1, "cgroup": hosts.layout.version,
+                        "kernel_reads": 0}
 
 
 def test_health_says_why_lab_hosts_cannot_be_made(config, tmp_path):

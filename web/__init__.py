@@ -15,11 +15,11 @@ from pathlib import Path
 from flask import Flask
 
 from labsteps.config import Config
-from labsteps.errors import LabHostError
+from labsteps.errors import LabHostError, UnknownStep
 from labsteps.sandbox import doctor
 from labsteps.sandbox.labhost import LabHosts, hostname_for
 from labsteps.talk.live import KernelWatch, watch_lab
-from labsteps.talk.loader import load_steps
+from labsteps.talk.loader import CHAPTERS, Step, load_steps
 from labsteps.talk.runner import Runner
 from labsteps.terminal.pty import Terminal, Terminals
 from web.attendees import Attendee, Attendees, new_code
@@ -50,6 +50,23 @@ class Lab:
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
+
+    def chapters(self) -> list[str]:
+        """The chapters this group has (the trainer's choice; all until one is made)."""
+        chosen = self.attendees.chapters()
+        return [c for c in CHAPTERS if chosen is None or c in chosen]
+
+    def steps(self) -> list[Step]:
+        """The steps of the chapters this group has, in order."""
+        on = self.chapters()
+        return [s for s in self.runner.steps if s.chapter in on]
+
+    def step(self, step_id: str) -> Step:
+        """A step of this group's chapters; UnknownStep for any other."""
+        step = self.runner.step(step_id)
+        if step.chapter not in self.chapters():
+            raise UnknownStep(f"There is no step {step_id!r} in this workshop's chapters.")
+        return step
 
     def hostname(self, attendee: Attendee) -> str:
         return hostname_for(attendee.name)
@@ -143,7 +160,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,
         runner=Runner(steps, hosts, terminals), problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
-        classroom=Classroom(attendees, hosts, terminals, [s.id for s in steps]))
+        classroom=Classroom(attendees, hosts, terminals, steps))
 
     from web import api, converters, errors, markup, pages, session, steps, terminal, trainer
     app.jinja_env.filters["markup_inline"] = markup.inline

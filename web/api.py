@@ -45,7 +45,7 @@ def join():
     except BaseException:  # LabFull, or whatever went wrong: the name is free again
         lab.attendees.remove(attendee.id)
         raise
-    lab.attendees.set_step(attendee.id, lab.runner.steps[0].id)  # where the page starts
+    lab.attendees.set_step(attendee.id, lab.steps()[0].id)  # where the page starts
     login(attendee)
     return jsonify(attendee=attendee.public()), 201
 

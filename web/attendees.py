@@ -37,7 +37,18 @@ CREATE TABLE IF NOT EXISTS progress (
     PRIMARY KEY (attendee, step)
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    attendee INTEGER NOT NULL REFERENCES attendees(id) ON DELETE CASCADE,
+    step TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    hint REAL,
+    solution REAL,
+    how TEXT,
+    PRIMARY KEY (attendee, step, block)
+);
 """
+# How a task was solved, as the trainer's grid shows it: the first that applies.
+SOLVED_BY = ("catchup", "solution", "hint", "alone")
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,7 @@ class Attendees:
     def clear(self) -> None:
         """A new group: every attendee and all progress gone."""
         with self._lock:
+            self._db.execute("DELETE FROM tasks")
             self._db.execute("DELETE FROM progress")
             self._db.execute("DELETE FROM attendees")
 
@@ -173,6 +185,54 @@ class Attendees:
         for attendee, step, passed in rows:
             found.setdefault(attendee, {})[step] = bool(passed)
         return found
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def task_help(self, attendee_id: int, step: str, block: int, what: str) -> None:
+        """The attendee asked for a task's hint or its solution (the first time counts)."""
+        column = {"hint": "hint", "solution": "solution"}[what]
+        self._run(f"INSERT INTO tasks (attendee, step, block, {column}) VALUES (?, ?, ?, ?) "
+                  f"ON CONFLICT (attendee, step, block) DO UPDATE SET "
+                  f"{column} = coalesce({column}, excluded.{column})",
+                  (attendee_id, step, block, time.time()))
+
+    def task_solved(self, attendee_id: int, step: str, block: int, catchup: bool) -> None:
+        """The task's check passed: note how, unless it was solved before."""
+        with self._lock:
+            row = self._db.execute("SELECT hint, solution, how FROM tasks WHERE attendee = ? "
+                                   "AND step = ? AND block = ?",
+                                   (attendee_id, step, block)).fetchone()
+            if row and row[2]:
+                return
+            hint, solution = (row[0], row[1]) if row else (None, None)
+            how = "catchup" if catchup else "solution" if solution else \
+                "hint" if hint else "alone"
+            self._db.execute("INSERT INTO tasks (attendee, step, block, how) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (attendee, step, block) DO UPDATE SET how = "
+                             "excluded.how", (attendee_id, step, block, how))
+
+    def tasks(self, attendee_id: int | None = None) -> dict[int, dict[tuple[str, int], dict]]:
+        """attendee -> (step, block) -> {"hint", "solution", "how"} (all attendees if None)."""
+        sql = "SELECT attendee, step, block, hint, solution, how FROM tasks"
+        with self._lock:
+            rows = self._db.execute(sql + (" WHERE attendee = ?" if attendee_id else ""),
+                                    (attendee_id,) if attendee_id else ()).fetchall()
+        found: dict[int, dict[tuple[str, int], dict]] = {}
+        for attendee, step, block, hint, solution, how in rows:
+            found.setdefault(attendee, {})[(step, block)] = {
+                "hint": hint is not None, "solution": solution is not None, "how": how}
+        return found
+
+    # -- chapters -------------------------------------------------------------------------
+
+    def chapters(self) -> list[str] | None:
+        """The chapters the trainer turned on, or None: not chosen (all are on)."""
+        row = self._one("SELECT value FROM settings WHERE key = 'chapters'")
+        return row[0].split(",") if row else None
+
+    def set_chapters(self, chapters: list[str]) -> None:
+        self._run("INSERT INTO settings (key, value) VALUES ('chapters', ?) ON CONFLICT (key) "
+                  "DO UPDATE SET value = excluded.value", (",".join(chapters),))
 
     def set_step(self, attendee_id: int, step: str) -> None:
         """The step the attendee is on, and since when (kept when it does not change)."""

@@ -17,7 +17,13 @@ from web.attendees import Attendee, Attendees, new_code
 class Classroom:
     def __init__(self, attendees: Attendees, hosts, terminals=None, steps=()):
         self.attendees, self.hosts, self.terminals = attendees, hosts, terminals
-        self.steps = list(steps)
+        self.all_steps = list(steps)  # labsteps.talk.loader.Step, every chapter's
+
+    @property
+    def steps(self) -> list[str]:
+        """Ids of the steps of the chapters the group has, in order."""
+        chosen = self.attendees.chapters()
+        return [s.id for s in self.all_steps if chosen is None or s.chapter in chosen]
 
     # -- what the console shows -------------------------------------------------------
 
@@ -39,6 +45,7 @@ class Classroom:
     def snapshot(self) -> list[dict]:
         """Every attendee, raised hands first (longest waiting first), then by joining."""
         progress = self.attendees.all_progress()
+        tasks = self.attendees.tasks()
         now = time.time()
         rows = []
         for a in self.attendees.all():
@@ -52,7 +59,10 @@ class Classroom:
                 "failed": [s for s, ok in done.items() if not ok],
                 "hand_raised": a.hand is not None, "hand_since": a.hand,
                 "watched": "watch" in roles or "takeover" in roles,
-                "taken_over": "takeover" in roles})
+                "taken_over": "takeover" in roles,
+                # "step/index" -> how the task was solved (or null: hint or solution seen)
+                "tasks": {f"{step}/{index}": t["how"]
+                          for (step, index), t in tasks.get(a.id, {}).items()}})
         rows.sort(key=lambda r: (not r["hand_raised"], r["hand_since"] or 0, r["id"]))
         return rows
 

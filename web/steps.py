@@ -22,27 +22,40 @@ from web.session import current_attendee, language, require_attendee
 bp = Blueprint("steps", __name__)
 
 
-def _block(block: Block, lang: str, values: dict) -> dict:
+def _block(block: Block, lang: str, values: dict, tasks: dict) -> dict:
     runner = current_lab().runner
     command = runner.command(block, values)
-    return {
-        "index": block.index, "command": command or block.talk or block.command,
-        "terminal": block.terminal, "runnable": block.runnable,
+    shown = {
+        "index": block.index, "kind": block.kind,
+        "command": command or block.talk or block.command,
+        "terminal": block.terminal, "runnable": block.runnable and block.kind == "command",
         "ready": command is not None, "expect": block.expect, "wait": block.wait,
         "talk": block.talk, "docker": block.docker, "needs_docker": block.needs_docker,
         "note": block.note.get(lang),
     }
+    if block.kind == "task":
+        done = tasks.get(block.index, {})
+        shown.update(task=str(render(block.task[lang])), check=block.check,
+                     hint=block.hint[lang] if done.get("hint") or done.get("solution") else None,
+                     solved=done.get("how"))
+        if not done.get("solution"):  # the solution stays hidden until asked for
+            shown["command"] = None
+    return shown
 
 
-def step_json(step: Step, lang: str, lab: str | None) -> dict:
+def step_json(step: Step, lang: str, lab: str | None, attendee_id: int | None = None) -> dict:
     values = current_lab().runner.values(lab) if lab else {}
-    steps = current_lab().runner.steps
+    steps = current_lab().steps()
     i = steps.index(step)
+    tasks = {block: t for (s, block), t in current_lab().attendees.tasks(attendee_id)
+             .get(attendee_id, {}).items() if s == step.id} if attendee_id else {}
     parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
              for p in step.parts]
     return {"id": step.id, "title": step.title[lang], "view": step.view,
-            "blocks": [_block(b, lang, values) for b in step.blocks], "parts": parts,
-            "checks": [{"name": c.name, "hint": c.hint[lang]} for c in step.checks],
+            "chapter": step.chapter,
+            "blocks": [_block(b, lang, values, tasks) for b in step.blocks], "parts": parts,
+            "checks": [{"name": c.name, "title": (c.title or {}).get(lang, c.name),
+                        "hint": c.hint[lang]} for c in step.checks],
             "prev": steps[i - 1].id if i > 0 else None,
             "next": steps[i + 1].id if i + 1 < len(steps) else None}
 
@@ -53,20 +66,40 @@ def list_steps():
     lang = language()
     done = current_lab().attendees.progress(attendee.id) if attendee else {}
     return jsonify([{"id": s.id, "title": s.title[lang], "passed": done.get(s.id)}
-                    for s in current_lab().runner.steps])
+                    for s in current_lab().steps()])
 
 
 @bp.get("/api/steps/<step_id>")
 def get_step(step_id: str):
     attendee = current_attendee()
-    step = current_lab().runner.step(step_id)
-    return jsonify(step_json(step, language(), attendee.lab if attendee else None))
+    step = current_lab().step(step_id)
+    return jsonify(step_json(step, language(), attendee.lab if attendee else None,
+                             attendee.id if attendee else None))
+
+
+@bp.post("/api/steps/<step_id>/tasks/<int:index>/<any(hint, solution):what>")
+def task_help(step_id: str, index: int, what: str):
+    """A task's hint, or its solution (the commands Catch-up would run), on request."""
+    attendee = require_attendee()
+    step = current_lab().step(step_id)
+    tasks = [b for b in step.blocks if b.kind == "task"]
+    block = next((b for b in tasks if b.index == index), None)
+    if block is None:
+        raise BadBlock(f"Step {step_id!r} has no task {index}; its tasks are "
+                       f"{[b.index for b in tasks] or 'none'}.")
+    current_lab().attendees.task_help(attendee.id, step.id, index, what)
+    if what == "hint":
+        return jsonify(index=index, hint=block.hint[language()])
+    values = current_lab().runner.values(attendee.lab)
+    command = current_lab().runner.command(block, values)
+    return jsonify(index=index, hint=block.hint[language()],
+                   command=command or block.command)
 
 
 @bp.post("/api/steps/<step_id>/run")
 def run_step(step_id: str):
     attendee = require_attendee()
-    step = current_lab().runner.step(step_id)
+    step = current_lab().step(step_id)
     body = json_body() if request.get_data() else {}
     index = body.get("block")
     if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
@@ -79,28 +112,37 @@ def run_step(step_id: str):
 @bp.post("/api/steps/<step_id>/check")
 def check_step(step_id: str):
     attendee = require_attendee()
-    step = current_lab().runner.step(step_id)
+    step = current_lab().step(step_id)
     current_lab().labhost(attendee)
     current_lab().attendees.set_step(attendee.id, step.id)
-    return jsonify(_checked(attendee, step, current_lab().runner.check(attendee.lab, step.id)))
+    return jsonify(_checked(attendee, step, current_lab().runner.check(attendee.lab, step.id),
+                            catchup=False))
 
 
 @bp.post("/api/steps/<step_id>/solve")
 def solve_step(step_id: str):
     attendee = require_attendee()
-    step = current_lab().runner.step(step_id)
+    step = current_lab().step(step_id)
     result = current_lab().runner.solve(attendee.lab, step.id,
                                         lambda: current_lab().reset_labhost(attendee))
     current_lab().attendees.set_step(attendee.id, step.id)
-    return jsonify(_checked(attendee, step, result))
+    return jsonify(_checked(attendee, step, result, catchup=True))
 
 
-def _checked(attendee, step: Step, result: dict) -> dict:
+def _checked(attendee, step: Step, result: dict, catchup: bool) -> dict:
     lang = language()
-    current_lab().attendees.record_check(attendee.id, step.id, result["passed"])
+    lab = current_lab()
+    lab.attendees.record_check(attendee.id, step.id, result["passed"])
+    for index in lab.runner.tasks_done(step, result):
+        lab.attendees.task_solved(attendee.id, step.id, index, catchup)
+    failed = {c["name"] for c in result["checks"] if not c["passed"]}
+    for b in step.blocks:  # a wrong attempt gets the hint: it counts as asked for
+        if b.kind == "task" and b.check in failed and not catchup:
+            lab.attendees.task_help(attendee.id, step.id, b.index, "hint")
     for c in result["checks"]:
         if c["hint"] is not None:
             c["hint"] = c["hint"][lang]
+        c["title"] = c["title"][lang]
         c.pop("problem", None)
     return result
 
@@ -113,7 +155,7 @@ def lab_page():
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    current = attendee.step or current_lab().runner.steps[0].id
+    current = attendee.step or current_lab().steps()[0].id
     return redirect(url_for("steps.step_page", step_id=current))
 
 
@@ -122,16 +164,17 @@ def step_page(step_id: str):
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    runner = current_lab().runner
-    if step_id not in runner.by_id:
+    lab = current_lab()
+    if step_id not in {s.id for s in lab.steps()}:
         abort(404)
     lang = language()
-    step = runner.by_id[step_id]
-    current_lab().attendees.set_step(attendee.id, step.id)
-    done = current_lab().attendees.progress(attendee.id)
+    step = lab.step(step_id)
+    lab.attendees.set_step(attendee.id, step.id)
+    done = lab.attendees.progress(attendee.id)
     return render_template("step.html", attendee=attendee, lang=lang, step=step_json(
-        step, lang, attendee.lab), steps=[{"id": s.id, "title": s.title[lang],
-                                          "passed": done.get(s.id)} for s in runner.steps],
+        step, lang, attendee.lab, attendee.id), steps=[{"id": s.id, "title": s.title[lang],
+                                          "chapter": s.chapter, "passed": done.get(s.id)}
+                                         for s in lab.steps()],
         hostname=current_lab().hostname(attendee), cgroup=current_lab().hosts.layout.version,
         hand_raised=attendee.hand is not None, restarted=_restarted(attendee))
 

@@ -24,6 +24,7 @@ from flask import (
     url_for,
 )
 
+from labsteps.talk.loader import CHAPTERS
 from web import current_lab
 from web.api import json_body, kernel_model
 from web.errors import ApiError
@@ -89,8 +90,10 @@ def logout():
 @bp.get("/trainer")
 def console():
     lab = current_lab()
-    steps = [{"id": s.id, "title": s.title["de"]} for s in lab.runner.steps]
-    return render_template("trainer.html", steps=steps, code=lab.attendees.code())
+    steps = [{"id": s.id, "title": s.title["de"], "chapter": s.chapter,
+              "tasks": [b.index for b in s.blocks if b.kind == "task"]} for s in lab.steps()]
+    return render_template("trainer.html", steps=steps, code=lab.attendees.code(),
+                           chapters=_chapters())
 
 
 # -- API -------------------------------------------------------------------------------
@@ -99,6 +102,32 @@ def console():
 @bp.get("/api/trainer/attendees")
 def attendees():
     return jsonify(current_lab().classroom.snapshot())
+
+
+@bp.get("/api/trainer/chapters")
+def chapters():
+    return jsonify(chapters=_chapters())
+
+
+@bp.post("/api/trainer/chapters")
+def set_chapters():
+    """Which chapters the group has: {"chapters": ["talk", "deeper"]}."""
+    chosen = json_body().get("chapters")
+    if not isinstance(chosen, list) or not chosen or \
+            any(c not in CHAPTERS for c in chosen):
+        raise ApiError(400, "bad_request", "Send {\"chapters\": [...]} with one or more of "
+                       f"{', '.join(map(repr, CHAPTERS))}.")
+    lab = current_lab()
+    lab.attendees.set_chapters([c for c in CHAPTERS if c in chosen])
+    return jsonify(chapters=_chapters())
+
+
+def _chapters() -> list[dict]:
+    lab = current_lab()
+    on = lab.chapters()
+    return [{"id": c, "title": title, "on": c in on,
+             "steps": [s.id for s in lab.runner.steps if s.chapter == c]}
+            for c, title in CHAPTERS.items()]
 
 
 @bp.get("/api/trainer/code")
@@ -130,7 +159,7 @@ def goto():
     step = json_body().get("step")
     if not isinstance(step, str):
         raise ApiError(400, "bad_request", "\"step\" is a step's id, e.g. \"chroot\".")
-    current_lab().runner.step(step)  # UnknownStep (404) when there is none
+    current_lab().step(step)  # UnknownStep (404) when there is none
     return jsonify(sent=current_lab().classroom.send_all_to(step))
 
 

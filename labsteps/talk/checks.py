@@ -86,6 +86,11 @@ def cgroup_refused_fork(view: LabView, group: str) -> bool:
     return int(events.get("max", "0")) > 0
 
 
+def cgroup_limit_hit(view: LabView, group: str, pids_max: int) -> bool:
+    """A cgroup whose pids.max is pids_max and which has refused a fork at that limit."""
+    return cgroup_limit(view, group, pids_max) and cgroup_refused_fork(view, group)
+
+
 def overlay_mounts(view: LabView, lower: str, count: int = 2) -> bool:
     found = [m for m in view.mounts() if m.fstype == "overlay" and f"lowerdir={lower}" in m.options]
     return len(found) >= count
@@ -140,8 +145,8 @@ def container_file(view: LabView, path: str) -> bool:
 
 CHECKS: dict[str, Callable[..., bool]] = {f.__name__: f for f in (
     lab_host_running, file_exists, container_running, container_volume, cgroup_limit,
-    cgroup_holds_container, cgroup_refused_fork, overlay_mounts, layers_differ, link,
-    named_netns, container_without_network, container_file)}
+    cgroup_holds_container, cgroup_refused_fork, cgroup_limit_hit, overlay_mounts,
+    layers_differ, link, named_netns, container_without_network, container_file)}
 
 
 def run_check(view: LabView, name: str, args: dict) -> tuple[bool, str | None]:

@@ -24,10 +24,16 @@ PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"container_pid"}
 VIEWS = ("processes", "mounts", "network", "cgroups")  # of the kernel picture; the first is
 # the default
+# The chapters, in order: a step names its own (the talk's, unless it says otherwise).
+CHAPTERS = {"talk": {"de": "Der Vortrag", "en": "The talk"},
+            "deeper": {"de": "Tiefer", "en": "Deeper"}}
 
 
 @dataclass(frozen=True)
 class Block:
+    """A command (Run types it) or a task (the attendee does it alone; command is its
+    solution, shown on request and run by Catch-up; check names the step's check for it)."""
+
     index: int
     command: str  # what runs (may hold {placeholders})
     terminal: int = 1
@@ -40,6 +46,10 @@ class Block:
     needs_docker: bool = False  # shown for comparison; the lab has no Docker
     v2: str | None = None  # the command on a cgroup v2 host
     note: dict = field(default_factory=dict)
+    kind: str = "command"  # or "task"
+    task: dict = field(default_factory=dict)  # a task's aim, {de, en}
+    check: str | None = None  # a task's check (the name of one of the step's checks)
+    hint: dict = field(default_factory=dict)  # a task's hint, {de, en}
 
     def for_cgroup(self, version: str) -> str:
         return self.v2 if version == "v2" and self.v2 else self.command
@@ -51,6 +61,7 @@ class Check:
     function: str
     args: dict
     hint: dict
+    title: dict = field(default_factory=dict)  # what it checks, {de, en}; the name if none
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class Step:
     checks: tuple[Check, ...]
     source: Path
     view: str = VIEWS[0]  # the kernel picture's view the step page opens with
+    chapter: str = "talk"
 
     @property
     def blocks(self) -> list[Block]:
@@ -83,7 +95,9 @@ def _lang(value: object, where: str) -> dict:
 
 _BLOCK_FIELDS = {"command": str, "terminal": int, "runnable": bool, "expect": (int, str),
                  "wait": bool, "timeout": (int, float), "talk": str, "docker": str,
-                 "needs_docker": bool, "v2": str, "note": dict}
+                 "needs_docker": bool, "v2": str, "note": dict, "task": dict, "check": str,
+                 "hint": dict}
+_TASK_ONLY = {"task", "check", "hint"}
 
 
 def _block(raw: dict, index: int, where: str) -> Block:
@@ -104,13 +118,23 @@ def _block(raw: dict, index: int, where: str) -> Block:
         for name in PLACEHOLDER.findall(text):
             if name not in PLACEHOLDERS:
                 raise StepFileError(f"{where}.command: unknown placeholder {{{name}}}")
-    values = {k: v for k, v in raw.items() if k != "note"}
+    values = {k: v for k, v in raw.items() if k not in ("note", *_TASK_ONLY)}
     values["expect"] = None if expect == "any" else expect
     values["runnable"] = raw.get("runnable", not raw.get("needs_docker", False))
     if values["runnable"] and raw.get("needs_docker"):
         raise StepFileError(f"{where}: a block that needs Docker cannot be runnable here")
     note = _lang(raw["note"], f"{where}.note") if "note" in raw else {}
-    return Block(index=index, note=note, **values)
+    if "task" not in raw:
+        if set(raw) & _TASK_ONLY:
+            raise StepFileError(f"{where}: {sorted(set(raw) & _TASK_ONLY)} belong to a task "
+                                "(add task.de and task.en)")
+        return Block(index=index, note=note, **values)
+    if not raw.get("check"):
+        raise StepFileError(f"{where}.check: a task names the check that says it is done")
+    if raw.get("needs_docker") or raw.get("wait") is False:
+        raise StepFileError(f"{where}: a task's solution runs like a command and waits")
+    return Block(index=index, note=note, kind="task", task=_lang(raw["task"], f"{where}.task"),
+                 check=raw["check"], hint=_lang(raw.get("hint"), f"{where}.hint"), **values)
 
 
 def load_step(path: Path) -> Step:
@@ -119,7 +143,7 @@ def load_step(path: Path) -> Step:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise StepFileError(f"{where}: not valid TOML: {e}") from None
-    unknown = set(raw) - {"id", "order", "title", "view", "part", "check"}
+    unknown = set(raw) - {"id", "order", "title", "view", "chapter", "part", "check"}
     if unknown:
         raise StepFileError(f"{where}: unknown field(s) {sorted(unknown)}")
     if not isinstance(raw.get("id"), str) or not ID.match(raw["id"]):
@@ -130,6 +154,9 @@ def load_step(path: Path) -> Step:
     view = raw.get("view", VIEWS[0])
     if view not in VIEWS:
         raise StepFileError(f"{where}.view: one of {', '.join(VIEWS)}")
+    chapter = raw.get("chapter", "talk")
+    if chapter not in CHAPTERS:
+        raise StepFileError(f"{where}.chapter: one of {', '.join(CHAPTERS)}")
     parts, blocks = [], 0
     for i, part in enumerate(raw.get("part", [])):
         if not isinstance(part, dict):
@@ -151,9 +178,15 @@ def load_step(path: Path) -> Step:
         args = c.get("args", {})
         if not isinstance(args, dict):
             raise StepFileError(f"{w}.args: a table")
-        checks.append(Check(c["name"], c["run"], args, _lang(c.get("hint"), f"{w}.hint")))
+        checks.append(Check(c["name"], c["run"], args, _lang(c.get("hint"), f"{w}.hint"),
+                            _lang(c["title"], f"{w}.title") if "title" in c else {}))
+    names = {c.name for c in checks}
+    for b in parts:
+        if isinstance(b, Block) and b.kind == "task" and b.check not in names:
+            raise StepFileError(f"{where}: task {b.index}'s check {b.check!r} is not one of "
+                                f"the step's checks {sorted(names)}")
     return Step(id=raw["id"], order=raw["order"], title=title, parts=tuple(parts),
-                checks=tuple(checks), source=path, view=view)
+                checks=tuple(checks), source=path, view=view, chapter=chapter)
 
 
 def load_steps(directory: Path = STEPS_DIR) -> list[Step]:

@@ -67,12 +67,15 @@ class Runner:
             if not 0 <= index < len(blocks):
                 raise BadBlock(f"Step {step_id!r} has blocks 0 to {len(blocks) - 1}; there "
                                f"is no block {index}.")
+            if blocks[index].kind == "task":
+                raise NotRunnable("This is a task: do it yourself in the terminal, then "
+                                  "Check. The hint and the solution are there if you need them.")
             if not blocks[index].runnable:
                 raise NotRunnable("This block is shown for comparison only: it needs Docker, "
                                   "which the lab does without.")
             chosen = [blocks[index]]
         else:
-            chosen = [b for b in blocks if b.runnable]
+            chosen = [b for b in blocks if b.runnable and b.kind == "command"]
         results = []
         for block in chosen:
             result = self.run_block(lab, block)
@@ -114,7 +117,8 @@ class Runner:
         checks = []
         for c in step.checks:
             passed, problem = run_check(view, c.function, c.args)
-            checks.append({"name": c.name, "passed": passed, "hint": None if passed else c.hint,
+            checks.append({"name": c.name, "title": c.title or {"de": c.name, "en": c.name},
+                           "passed": passed, "hint": None if passed else c.hint,
                            "problem": problem})
         return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
@@ -125,10 +129,16 @@ class Runner:
         for step in self.steps:
             if step.order > target.order:
                 break
-            for block in step.blocks:
+            for block in step.blocks:  # a task's solution too: Catch-up does it all
                 if block.runnable:
                     self.run_block(lab, block)
         return self.check(lab, step_id)
+
+    @staticmethod
+    def tasks_done(step: Step, result: dict) -> list[int]:
+        """The indexes of step's tasks whose check passed in result (of check or solve)."""
+        passed = {c["name"] for c in result["checks"] if c["passed"]}
+        return [b.index for b in step.blocks if b.kind == "task" and b.check in passed]
 
 
 def _busy(n: int) -> TerminalBusy:

@@ -11,7 +11,10 @@ export NSLAB_LIB_DIR ?= $(LIBDIR)
 # command -> Debian package that provides it
 OS_TOOLS := unshare:util-linux nsenter:util-linux setsid:util-linux chroot:coreutils \
 	ip:iproute2 pstree:psmisc ps:procps ping:iputils-ping tar:tar bash:bash \
-	busybox:busybox-static $(CC):gcc
+	busybox:busybox-static $(CC):gcc nft:nftables wget:wget man:man-db setpriv:util-linux
+# the man pages the steps name (sections 7 and 8 come with manpages, 2 with manpages-dev)
+MAN_PAGES := /usr/share/man/man7/namespaces.7.gz:manpages \
+	/usr/share/man/man2/pivot_root.2.gz:manpages-dev
 
 # what the tests drive besides the lab: a browser, a container engine, a VM for cgroup v2
 TEST_TOOLS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap \
@@ -24,6 +27,7 @@ install: os-packages $(VENV)/.installed $(LIBDIR)/nslab-init $(LIBDIR)/vorlage.t
 os-packages:
 	@missing=""; \
 	for pair in $(OS_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	for pair in $(MAN_PAGES); do [ -e $${pair%%:*} ] || missing="$$missing $${pair##*:}"; done; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	[ -e /usr/lib/$$(uname -m)-linux-gnu/libc.a ] || missing="$$missing libc6-dev"; \
 	if [ -n "$$missing" ]; then \

@@ -36,6 +36,10 @@ class Config:
     max_input: int = 256 * 1024  # bytes in one websocket message (a paste); larger: 1009
     ws_ping: float = 20.0  # seconds between websocket pings; a silent peer is dropped after 2.5x
     secret_key: str | None = None  # signs session cookies; default: kept in the state folder
+    features_off: str = ""  # kernel features to treat as missing (steps needing them: shown only)
+    load_modules: str = ""  # modules to load at start on purpose, e.g. "nf_tables,nft_nat"
+    trainer_name: str = ""  # the trainer who runs the lab, shown above the talk's intro
+    trainer_contact: str = ""  # how to reach them (a mail address, a chat handle)
     extra: dict = field(default_factory=dict)
 
     @property

@@ -68,6 +68,10 @@ class NotRunnable(StepError):
     """The block is shown for comparison only (it needs Docker)."""
 
 
+class StepUnavailable(StepError):
+    """The step needs a kernel feature this host does not offer (see sandbox/features.py)."""
+
+
 class NeedsContainer(StepError):
     """The block's command names a running container's PID, and none runs yet."""
 

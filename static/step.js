@@ -92,6 +92,11 @@ async function taskHelp(figure, what) {
 function showChecks(result) {
   const list = document.getElementById("checklist");
   list.replaceChildren();
+  if (result.available === false) {
+    list.appendChild(Object.assign(document.createElement("li"), {className: "unavailable",
+      textContent: T.unavailable.replace("{what}", result.missing.join(", "))}));
+    return;
+  }
   for (const c of result.checks) {
     const li = document.createElement("li");
     li.className = c.passed ? "passed" : "failed";

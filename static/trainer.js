@@ -91,9 +91,11 @@ function render(attendees) {
     tr.appendChild(where);
     for (const s of steps) {
       const passed = a.passed.includes(s.id), failed = a.failed.includes(s.id);
-      const td = cell("td", passed ? "✓" : failed ? "✗" : "·",
-                      (passed ? "passed" : failed ? "failed" : "untried") + (a.step === s.id ? " here" : ""));
-      td.title = s.title;
+      const na = s.available === false;
+      const td = cell("td", na ? "n/a" : passed ? "✓" : failed ? "✗" : "·",
+                      (na ? "na" : passed ? "passed" : failed ? "failed" : "untried") +
+                      (a.step === s.id ? " here" : ""));
+      td.title = na ? `${s.title}: hier nicht verfügbar · not available here` : s.title;
       for (const i of s.tasks || []) td.appendChild(taskMark(s, i, (a.tasks || {})[`${s.id}/${i}`]));
       tr.appendChild(td);
     }

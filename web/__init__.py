@@ -16,7 +16,7 @@ from flask import Flask
 
 from labsteps.config import Config
 from labsteps.errors import LabHostError, UnknownStep
-from labsteps.sandbox import doctor
+from labsteps.sandbox import doctor, features
 from labsteps.sandbox.labhost import LabHosts, hostname_for
 from labsteps.talk.live import KernelWatch, watch_lab
 from labsteps.talk.loader import CHAPTERS, Step, load_steps
@@ -147,6 +147,12 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         hosts = LabHosts(config)
     except (LabHostError, OSError) as e:  # the host's cgroups cannot hold lab hosts
         problems.append(doctor.Finding("lab hosts", False, str(e)))
+    if hosts is not None:
+        features.load_safe()  # overlay, veth, bridge: a lab host cannot load them itself
+        wanted = tuple(m for m in config.load_modules.split(",") if m.strip())
+        failed = features.load(tuple(m.strip() for m in wanted)) if wanted else []
+        if failed:
+            log.warning("NSLAB_LOAD_MODULES: could not load %s", ", ".join(failed))
     if hosts is not None and sweep:
         swept = hosts.sweep()
         if swept:
@@ -156,9 +162,12 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     attendees = Attendees(config.state_dir / "nslab.db")
     _workshop_code(config, attendees)
     steps = load_steps()
+    off = tuple(f.strip() for f in config.features_off.split(",") if f.strip())
+    missing = {s.id: [f for f in s.needs if not features.available(f, off)] for s in steps}
     app.extensions["nslab"] = Lab(
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,
-        runner=Runner(steps, hosts, terminals), problems=problems,
+        runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v}),
+        problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
         classroom=Classroom(attendees, hosts, terminals, steps))
 

@@ -56,6 +56,7 @@ ANSWERS: dict[type[BaseException], Answer] = {
     errors.UnknownStep: Answer(404, "unknown_step"),
     errors.BadBlock: Answer(400, "bad_block"),
     errors.NotRunnable: Answer(400, "not_runnable"),
+    errors.StepUnavailable: Answer(409, "not_available"),
     errors.NeedsContainer: Answer(409, "not_ready"),
     errors.TimedOut: Answer(504, "timeout"),
     errors.WrongCode: Answer(403, "wrong_code"),

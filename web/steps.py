@@ -22,13 +22,14 @@ from web.session import current_attendee, language, require_attendee
 bp = Blueprint("steps", __name__)
 
 
-def _block(block: Block, lang: str, values: dict, tasks: dict) -> dict:
+def _block(block: Block, lang: str, values: dict, tasks: dict, available: bool) -> dict:
     runner = current_lab().runner
     command = runner.command(block, values)
     shown = {
         "index": block.index, "kind": block.kind,
         "command": command or block.talk or block.command,
-        "terminal": block.terminal, "runnable": block.runnable and block.kind == "command",
+        "terminal": block.terminal,
+        "runnable": block.runnable and block.kind == "command" and available,
         "ready": command is not None, "expect": block.expect, "wait": block.wait,
         "talk": block.talk, "docker": block.docker, "needs_docker": block.needs_docker,
         "note": block.note.get(lang),
@@ -51,9 +52,11 @@ def step_json(step: Step, lang: str, lab: str | None, attendee_id: int | None = 
              .get(attendee_id, {}).items() if s == step.id} if attendee_id else {}
     parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
              for p in step.parts]
+    missing = current_lab().runner.missing.get(step.id, [])
     return {"id": step.id, "title": step.title[lang], "view": step.view,
-            "chapter": step.chapter,
-            "blocks": [_block(b, lang, values, tasks) for b in step.blocks], "parts": parts,
+            "chapter": step.chapter, "available": not missing, "missing": missing,
+            "blocks": [_block(b, lang, values, tasks, not missing) for b in step.blocks],
+            "parts": parts,
             "checks": [{"name": c.name, "title": (c.title or {}).get(lang, c.name),
                         "hint": c.hint[lang]} for c in step.checks],
             "prev": steps[i - 1].id if i > 0 else None,
@@ -132,6 +135,8 @@ def solve_step(step_id: str):
 def _checked(attendee, step: Step, result: dict, catchup: bool) -> dict:
     lang = language()
     lab = current_lab()
+    if result.get("available") is False:  # not available here: no pass, no failure
+        return result
     lab.attendees.record_check(attendee.id, step.id, result["passed"])
     for index in lab.runner.tasks_done(step, result):
         lab.attendees.task_solved(attendee.id, step.id, index, catchup)

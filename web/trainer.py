@@ -91,7 +91,8 @@ def logout():
 def console():
     lab = current_lab()
     steps = [{"id": s.id, "title": s.title["de"], "chapter": s.chapter,
-              "tasks": [b.index for b in s.blocks if b.kind == "task"]} for s in lab.steps()]
+              "tasks": [b.index for b in s.blocks if b.kind == "task"],
+              "available": not lab.runner.missing.get(s.id)} for s in lab.steps()]
     return render_template("trainer.html", steps=steps, code=lab.attendees.code(),
                            chapters=_chapters())
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from labsteps.config import Config
 from labsteps.errors import CgroupError, LabHostError
-from labsteps.sandbox import cgroup, proc
+from labsteps.sandbox import cgroup, features, proc
 
 # command -> Debian/Ubuntu package, for the tools the talk and the lab host use
 TOOLS = {
     "unshare": "util-linux", "nsenter": "util-linux", "setsid": "util-linux",
     "mount": "mount", "chroot": "coreutils", "env": "coreutils", "ip": "iproute2",
     "pstree": "psmisc", "ps": "procps", "ping": "iputils-ping", "tar": "tar", "bash": "bash",
+    "nft": "nftables", "wget": "wget", "man": "man-db", "setpriv": "util-linux",
 }
 
 
@@ -136,6 +137,32 @@ def _modules() -> list[Finding]:
     return out
 
 
+def _features(config: Config) -> list[Finding]:
+    """Kernel features steps need that lab hosts cannot load (see features.py)."""
+    off = tuple(f.strip() for f in config.features_off.split(",") if f.strip())
+    out = []
+    for name, (_, modules) in features.KNOWN.items():
+        if name in off:
+            out.append(Finding(name, True, "turned off (NSLAB_FEATURES_OFF): the steps that "
+                               "need it show their commands only"))
+        elif features.available(name):
+            out.append(Finding(name, True, "in the kernel (built in or loaded): the steps "
+                               "that need it run; docs/security.md says what it adds"))
+        else:
+            out.append(Finding(name, True, "not in the kernel, and nslab never loads it itself: "
+                               "the steps that need it show their commands only",
+                               f"to offer them, load it on purpose (NSLAB_LOAD_MODULES="
+                               f"{','.join(modules)}); read docs/security.md first"))
+    for module in features.SAFE:
+        present = Path("/sys/module", module).exists() or (
+            module == "overlay" and "\toverlay\n" in Path("/proc/filesystems").read_text())
+        if module != "overlay" and module != "veth":
+            out.append(Finding(f"module {module}", True, "available" if present else
+                               "not loaded now; nslab serve loads it at start",
+                               f"modprobe {module}"))
+    return out
+
+
 def _unowned() -> Finding:
     """Lab hosts whose server is gone: only the state folder that made them can sweep them."""
     try:
@@ -175,8 +202,8 @@ def _root() -> Finding:
 
 def check(config: Config) -> list[Finding]:
     """Every finding, cheapest first; none of them changes the machine."""
-    return [_root(), _kernel(), *_userns(), _cgroups(), *_modules(), *_tools(),
-            _subids(config), *_files(config), _unowned()]
+    return [_root(), _kernel(), *_userns(), _cgroups(), *_modules(), *_features(config),
+            *_tools(), _subids(config), *_files(config), _unowned()]
 
 
 def problems(config: Config) -> list[Finding]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labsteps.errors import StepFileError
+from labsteps.sandbox.features import KNOWN as FEATURES
 from labsteps.talk.checks import CHECKS
 from labsteps.terminal import TERMINALS
 
@@ -74,6 +75,7 @@ class Step:
     source: Path
     view: str = VIEWS[0]  # the kernel picture's view the step page opens with
     chapter: str = "talk"
+    needs: tuple[str, ...] = ()  # kernel features it cannot run without (sandbox/features.py)
 
     @property
     def blocks(self) -> list[Block]:
@@ -143,7 +145,7 @@ def load_step(path: Path) -> Step:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise StepFileError(f"{where}: not valid TOML: {e}") from None
-    unknown = set(raw) - {"id", "order", "title", "view", "chapter", "part", "check"}
+    unknown = set(raw) - {"id", "order", "title", "view", "chapter", "needs", "part", "check"}
     if unknown:
         raise StepFileError(f"{where}: unknown field(s) {sorted(unknown)}")
     if not isinstance(raw.get("id"), str) or not ID.match(raw["id"]):
@@ -154,6 +156,9 @@ def load_step(path: Path) -> Step:
     view = raw.get("view", VIEWS[0])
     if view not in VIEWS:
         raise StepFileError(f"{where}.view: one of {', '.join(VIEWS)}")
+    needs = raw.get("needs", [])
+    if not isinstance(needs, list) or any(n not in FEATURES for n in needs):
+        raise StepFileError(f"{where}.needs: a list of {', '.join(FEATURES)}")
     chapter = raw.get("chapter", "talk")
     if chapter not in CHAPTERS:
         raise StepFileError(f"{where}.chapter: one of {', '.join(CHAPTERS)}")
@@ -186,7 +191,8 @@ def load_step(path: Path) -> Step:
             raise StepFileError(f"{where}: task {b.index}'s check {b.check!r} is not one of "
                                 f"the step's checks {sorted(names)}")
     return Step(id=raw["id"], order=raw["order"], title=title, parts=tuple(parts),
-                checks=tuple(checks), source=path, view=view, chapter=chapter)
+                checks=tuple(checks), source=path, view=view, chapter=chapter,
+                needs=tuple(needs))
 
 
 def load_steps(directory: Path = STEPS_DIR) -> list[Step]:

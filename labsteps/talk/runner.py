@@ -15,6 +15,7 @@ from labsteps.errors import (
     BadBlock,
     NeedsContainer,
     NotRunnable,
+    StepUnavailable,
     TerminalBusy,
     TimedOut,
     UnknownStep,
@@ -26,8 +27,10 @@ from labsteps.terminal import pty
 
 
 class Runner:
-    def __init__(self, steps: list[Step], hosts, terminals: pty.Terminals):
+    def __init__(self, steps: list[Step], hosts, terminals: pty.Terminals,
+                 missing: dict[str, list[str]] | None = None):
         self.steps = steps
+        self.missing = missing or {}  # step id -> kernel features it needs and this host lacks
         self.by_id = {s.id: s for s in steps}
         self.hosts = hosts
         self.terminals = terminals
@@ -62,6 +65,7 @@ class Runner:
         """Run one block, or every runnable block of the step in order (stopping at the
         first whose exit status is not the expected one)."""
         step = self.step(step_id)
+        self._available(step)
         blocks = step.blocks
         if index is not None:
             if not 0 <= index < len(blocks):
@@ -113,6 +117,9 @@ class Runner:
 
     def check(self, lab: str, step_id: str) -> dict:
         step = self.step(step_id)
+        if self.missing.get(step.id):  # not available here: neither passed nor failed
+            return {"passed": None, "available": False, "missing": self.missing[step.id],
+                    "checks": []}
         view = LabView(self.hosts, lab)
         checks = []
         for c in step.checks:
@@ -130,15 +137,25 @@ class Runner:
             if step.order > target.order:
                 break
             for block in step.blocks:  # a task's solution too: Catch-up does it all
-                if block.runnable:
+                if block.runnable and not self.missing.get(step.id):
                     self.run_block(lab, block)
         return self.check(lab, step_id)
+
+    def _available(self, step: Step) -> None:
+        if self.missing.get(step.id):
+            raise _unavailable(step, self.missing[step.id])
 
     @staticmethod
     def tasks_done(step: Step, result: dict) -> list[int]:
         """The indexes of step's tasks whose check passed in result (of check or solve)."""
         passed = {c["name"] for c in result["checks"] if c["passed"]}
         return [b.index for b in step.blocks if b.kind == "task" and b.check in passed]
+
+
+def _unavailable(step: Step, missing: list[str]) -> StepUnavailable:
+    return StepUnavailable(f"Step {step.id!r} needs {', '.join(missing)}, which this lab's "
+                           "kernel does not offer (or the trainer turned off): its commands "
+                           "are shown to read, not to run.")
 
 
 def _busy(n: int) -> TerminalBusy:

@@ -27,6 +27,10 @@ def walk(api: Api) -> dict[str, list[dict]]:
         status, detail = api.get(f"/api/steps/{s['id']}")
         results = []
         for block in detail["blocks"]:
+            if block["kind"] == "task":  # done alone: its solution typed into the terminal
+                status, help = api.post(f"/api/steps/{s['id']}/tasks/{block['index']}/solution")
+                typed(api, block["terminal"], help["command"])
+                continue
             if not block["runnable"]:
                 continue
             status, body = api.post(f"/api/steps/{s['id']}/run", {"block": block["index"]})
@@ -41,6 +45,15 @@ def walk(api: Api) -> dict[str, list[dict]]:
     status, steps = api.get("/api/steps")
     assert all(s["passed"] for s in steps)
     return outputs
+
+
+def typed(api: Api, n: int, command: str) -> None:
+    term = Term(api.base, api.cookie, n)
+    try:
+        term.event("hello")
+        term.run(command, timeout=60)
+    finally:
+        term.close()
 
 
 def output(results, needle):

@@ -121,11 +121,14 @@ class Runner:
             return {"passed": None, "available": False, "missing": self.missing[step.id],
                     "checks": []}
         view = LabView(self.hosts, lab)
+        # A task's check answers with the task's hint: a wrong attempt gets the hint.
+        hints = {b.check: b.hint for b in step.blocks if b.kind == "task"}
         checks = []
         for c in step.checks:
             passed, problem = run_check(view, c.function, c.args)
             checks.append({"name": c.name, "title": c.title or {"de": c.name, "en": c.name},
-                           "passed": passed, "hint": None if passed else c.hint,
+                           "passed": passed,
+                           "hint": None if passed else hints.get(c.name, c.hint),
                            "problem": problem})
         return {"passed": all(c["passed"] for c in checks), "checks": checks}
 

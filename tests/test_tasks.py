@@ -134,3 +134,25 @@ def test_a_step_whose_kernel_feature_is_missing_shows_its_commands_only(nftables
     assert status == 200 and result["passed"] is None and result["available"] is False
     status, steps = api.get("/api/steps")
     assert next(s for s in steps if s["id"] == step.id)["passed"] is None  # not failed
+
+
+@pytest.fixture
+def trainer_named(server_env):
+    server_env.update(NSLAB_TRAINER_NAME="Tina <b>Trainer</b>",
+                      NSLAB_TRAINER_CONTACT="tina@example.org")
+    return server_env
+
+
+def test_the_trainer_is_named_above_the_talks_author_who_stays_credited(trainer_named, server):
+    api = Api.joined(server, "Emil")
+    for lang, credit in (("de", "aus dem Vortrag"), ("en", "built from the talk")):
+        req = urllib.request.Request(f"{server}/step/intro?lang={lang}",
+                                     headers={"Cookie": api.cookie})
+        with urllib.request.urlopen(req, timeout=30) as res:
+            page = res.read().decode()
+        assert "Tina &lt;b&gt;Trainer&lt;/b&gt;" in page and "tina@example.org" in page
+        assert page.index("tina@example.org") < page.index("erkan@linsenraum.de")
+        assert credit in page and "<blockquote>" in page
+    req = urllib.request.Request(f"{server}/step/chroot", headers={"Cookie": api.cookie})
+    with urllib.request.urlopen(req, timeout=30) as res:
+        assert "tina@example.org" not in res.read().decode()  # on the first step only

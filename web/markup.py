@@ -10,7 +10,7 @@ from __future__ import annotations
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-_RULES = ["list", "newline", "escape", "backticks", "emphasis", "link", "linkify"]
+_RULES = ["list", "newline", "escape", "backticks", "emphasis", "link", "linkify", "blockquote"]
 
 
 def _https_only(url: str) -> bool:

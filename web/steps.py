@@ -181,7 +181,9 @@ def step_page(step_id: str):
                                           "chapter": s.chapter, "passed": done.get(s.id)}
                                          for s in lab.steps()],
         hostname=current_lab().hostname(attendee), cgroup=current_lab().hosts.layout.version,
-        hand_raised=attendee.hand is not None, restarted=_restarted(attendee))
+        hand_raised=attendee.hand is not None, restarted=_restarted(attendee),
+        trainer={"name": lab.config.trainer_name, "contact": lab.config.trainer_contact}
+        if lab.config.trainer_name else None)
 
 
 def _restarted(attendee) -> bool:

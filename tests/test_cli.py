@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from labsteps.sandbox import doctor
 from tests.conftest import ROOT
 
 
@@ -60,7 +61,27 @@ def test_doctor_counts_lab_hosts_without_a_server(nslab):
 def test_doctor_passes_here_with_a_real_probe(nslab):
     out = nslab("doctor").stdout
     assert "[ok  ] probe:" in out and "this machine can run nslab" in out
+    assert "[ok  ] nested user namespaces:" in out  # a lab host's root can make one here
+    assert "[ok  ] nf_tables:" in out and "[ok  ] tools: all present" in out
     assert "FAIL" not in out
+
+
+def test_doctor_says_what_apparmor_does_to_a_user_namespace_inside_a_lab_host(tmp_path):
+    """Ubuntu 24.04's restriction, with a named fake of its sysctl (no Ubuntu here)."""
+    fake_sysctl = tmp_path / "apparmor_restrict_unprivileged_userns"
+    fake_sysctl.write_text("1\n")
+    found = doctor.nested_userns(works=False, sysctl=fake_sysctl)
+    assert not found.ok and "apparmor_restrict_unprivileged_userns=1" in found.detail
+    assert "Operation not permitted" in found.detail and "sysctl -w" in found.fix
+    fake_sysctl.write_text("0\n")
+    assert "AppArmor" not in doctor.nested_userns(works=False, sysctl=fake_sysctl).detail
+    assert doctor.nested_userns(works=True, sysctl=fake_sysctl).ok
+
+
+def test_doctor_names_a_missing_tool_with_its_package(monkeypatch):
+    monkeypatch.setattr(doctor.shutil, "which", lambda cmd: None if cmd == "nft" else "/x")
+    tools = doctor._tools()[0]
+    assert not tools.ok and "nftables" in tools.detail and tools.fix == "apt-get install nftables"
 
 
 def test_doctor_names_the_fix(nslab, tmp_path):

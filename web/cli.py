@@ -30,9 +30,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for f in findings:
         print(f.line())
     if all(f.ok for f in findings) and not args.no_probe:
-        f = doctor.probe(LabHosts(config))
-        findings.append(f)
-        print(f.line())
+        for f in doctor.probe(LabHosts(config)):
+            findings.append(f)
+            print(f.line())
     bad = [f for f in findings if not f.ok]
     print(f"\n{len(bad)} problem(s)" if bad else "\nthis machine can run nslab")
     return 1 if bad else 0

@@ -52,13 +52,40 @@ def _userns() -> list[Finding]:
     n = int(limit.read_text()) if limit.exists() else 0
     out.append(Finding("user namespaces", n > 0, f"max_user_namespaces = {n}",
                        "sysctl -w user.max_user_namespaces=15000"))
-    apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor.exists() and apparmor.read_text().strip() == "1":
+    if apparmor_restricts():
         # The restriction applies to processes without CAP_SYS_ADMIN; nslab creates every
-        # user namespace as real root, so it is unaffected. Say so, since people ask.
+        # user namespace as real root, so lab hosts are unaffected. A user namespace made
+        # *inside* a lab host is another matter: the probe tries one.
         out.append(Finding("AppArmor", True, "restricts unprivileged user namespaces; nslab "
-                           "creates them as root, so lab hosts are not affected"))
+                           "creates lab hosts as root, so they are not affected; the probe "
+                           "tries a user namespace inside one"))
     return out
+
+
+APPARMOR = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+
+
+def apparmor_restricts(sysctl: Path = APPARMOR) -> bool:
+    try:
+        return sysctl.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def nested_userns(works: bool, sysctl: Path = APPARMOR) -> Finding:
+    """What a user namespace made inside a lab host can do (the user-namespaces step's)."""
+    if works:
+        return Finding("nested user namespaces", True, "a lab host's root can make a user "
+                       "namespace with its own capabilities (the user-namespaces step runs)")
+    why = ("AppArmor takes the capabilities of user namespaces made by unprivileged "
+           "processes (kernel.apparmor_restrict_unprivileged_userns=1), and a lab host's root "
+           "is nobody special to the real host") if apparmor_restricts(sysctl) else \
+        "the kernel refused it"
+    return Finding("nested user namespaces", False,
+                   f"a user namespace made inside a lab host has no capabilities: {why}; in "
+                   "the user-namespaces step attendees will see 'Operation not permitted'",
+                   "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 for the "
+                   "workshop (and in /etc/sysctl.d/ to keep it), or leave it and tell the room")
 
 
 def _cgroups() -> Finding:
@@ -221,21 +248,23 @@ ip netns add probe
 if [ -d /sys/fs/cgroup/pids ]; then mkdir /sys/fs/cgroup/pids/lala; \
 else mkdir /sys/fs/cgroup/lala; test -e /sys/fs/cgroup/lala/pids.max; fi
 echo probe-ok
+unshare -U -r sh -c 'unshare -u hostname innen' 2>/dev/null && echo nested-ok || true
 """
 
 
-def probe(hosts) -> Finding:  # hosts: labsteps.sandbox.labhost.LabHosts
+def probe(hosts) -> list[Finding]:  # hosts: labsteps.sandbox.labhost.LabHosts
     """Make a real lab host, run the talk's kernel operations in it, destroy it."""
     name = "doctor-probe"
     try:
         hosts.create(name)
         code, out = hosts.run(name, PROBE, timeout=30)
     except (LabHostError, OSError) as e:
-        return Finding("probe", False, str(e), "see the findings above")
+        return [Finding("probe", False, str(e), "see the findings above")]
     finally:
         hosts.destroy(name)
     ok = code == 0 and b"probe-ok" in out
     text = out.decode(errors="replace").strip().splitlines()
-    return Finding("probe", ok, "a lab host ran tar, overlay, unshare, veth, netns and a "
-                   "pids cgroup" if ok else f"exit {code}: {' | '.join(text[-3:])}",
-                   "the failing command is named above")
+    found = Finding("probe", ok, "a lab host ran tar, overlay, unshare, veth, netns and a "
+                    "pids cgroup" if ok else f"exit {code}: {' | '.join(text[-3:])}",
+                    "the failing command is named above")
+    return [found, nested_userns(b"nested-ok" in out)] if ok else [found]

@@ -46,7 +46,8 @@ export function facts(model) {
   for (const c of arr(model.cgroups)) {
     // Not the current counts: memory.current moves all the time and would always flash.
     put(`c:${str(c.path)}`, `cgroup ${str(c.path)}`,
-        [obj(c.pids).max, obj(c.memory).max, arr(c.procs).slice().sort()]);
+        [obj(c.pids).max, obj(c.memory).max, arr(c.procs).slice().sort(),
+         obj(obj(c.outer).pids).max, obj(obj(c.outer).memory).max]);
   }
   return out;
 }

@@ -10,7 +10,9 @@ export const TEXTS = {
        rootOf: "Wurzel von {who}", shared: "geteilt ×{n}", chroot: "nur chroot",
        peer: "Gegenstück", noPeer: "Gegenstück unbekannt", on: "an {b}", processesWord: "Prozesse",
        memory: "Speicher", added: "Neu", changed: "Geändert", removed: "Weg", nothing: "—",
-       namespaces: "Namespaces", folder: "Ordner", bindOf: "gebunden von {d}", members: "PIDs"},
+       namespaces: "Namespaces", folder: "Ordner", bindOf: "gebunden von {d}", members: "PIDs",
+       lab: "Lab ≤ {n}",
+       labWhy: "Lab ≤: vom Lab auf der Eltern-Cgroup gesetzt; Teilnehmende können es nicht anheben"},
   en: {title: "See the kernel", processes: "Processes & namespaces", mounts: "Mounts & layers",
        network: "Network", cgroups: "Cgroups", large: "Show large", close: "Close",
        collapse: "Collapse", expand: "Expand", asText: "As text", labhost: "lab host",
@@ -20,10 +22,13 @@ export const TEXTS = {
        rootOf: "root of {who}", shared: "shared ×{n}", chroot: "chroot only",
        peer: "peer", noPeer: "peer unknown", on: "on {b}", processesWord: "processes",
        memory: "memory", added: "New", changed: "Changed", removed: "Gone", nothing: "—",
-       namespaces: "namespaces", folder: "folder", bindOf: "bound from {d}", members: "pids"},
+       namespaces: "namespaces", folder: "folder", bindOf: "bound from {d}", members: "pids",
+       lab: "lab ≤ {n}",
+       labWhy: "lab ≤: set by the lab on the parent cgroup; the attendee cannot lift it"},
 };
 
-// One text in one language ("de", "en") or in both ("Netzwerk · Network"), {vars} filled in.
+// One text in one language ("de", "en") or in both ("Netzwerk · Network"), {vars} filled in;
+// a text both languages spell alike but for case ("Lab ≤ 512", "lab ≤ 512") is shown once.
 export function translate(lang, key, vars) {
   const one = (l) => {
     let text = TEXTS[l][key];
@@ -32,7 +37,7 @@ export function translate(lang, key, vars) {
   };
   if (lang !== "both") return one(lang);
   const de = one("de"), en = one("en");
-  return de === en ? de : `${de} · ${en}`;
+  return de.toLowerCase() === en.toLowerCase() ? de : `${de} · ${en}`;
 }
 
 export function clip(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }

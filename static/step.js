@@ -159,7 +159,7 @@ hand.addEventListener("click", async () => {
 });
 
 // The kernel picture beside the terminals: fetched once at first, then once per version the
-// terminals announce (both announce each change; the picture asks once). kernel.js comes
+// terminals announce (both announce each change; the picture asks once). static/kernel/ comes
 // after this script (it must not hold up the terminals), so start it when all have run.
 let picture = null;
 document.addEventListener("DOMContentLoaded", () => {

@@ -2,7 +2,7 @@
 
     read(view, ttys) -> {"labhost", "processes", "netns", "mounts", "cgroups"}
 
-The page draws it (static/kernel.js); ../shared/api.md, "Kernel model", is its shape.
+The page draws it (static/kernel/); ../shared/api.md, "Kernel model", is its shape.
 Everything comes from /proc, the cgroup tree and netlink, never from the attendee's
 shell, and nothing forks: the network and hostname are read by one short-lived thread
 that enters each namespace in turn (namespaces are per thread).

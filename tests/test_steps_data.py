@@ -58,6 +58,16 @@ def test_every_step_speaks_german_and_english(steps):
             assert c.hint["de"] and c.hint["en"]
 
 
+def test_every_check_of_the_talk_has_a_title(steps):
+    """The page shows a check's title (what it checks), not its slug."""
+    for s in steps:
+        if s.id not in API_IDS:
+            continue
+        for c in s.checks:
+            assert c.title.get("de") and c.title.get("en"), (s.id, c.name)
+            assert c.name not in (c.title["de"], c.title["en"]), (s.id, c.name)
+
+
 def test_the_talks_own_words_are_there(steps):
     text = " ".join(p["de"] for s in steps for p in s.parts if isinstance(p, dict))
     for phrase in ("Freiberufler", "Alles nur Linux", "Ein Container ist nur ein Prozess",

@@ -160,3 +160,18 @@ def test_steps_in_either_language(server):
     assert de["title"] == en["title"] == "Namespaces"
     assert de["parts"][0]["html"] != en["parts"][0]["html"]
     assert api.get("/api/steps")[1][3]["title"] == "A file system? chroot!"  # remembered
+
+
+def test_the_network_steps_blocks_run_twice_and_mkdir_does_not_stop_them(server):
+    """`mkdir -p /var/run/netns`: run all again (or after `ip netns add`, which makes the
+    folder) gets past it; the talk's plain mkdir would stop "run all" right there."""
+    api = Api.joined(server, "Anna")
+    status, result = api.post("/api/steps/network/solve")
+    assert status == 200 and result["passed"], result
+    status, body = api.post("/api/steps/network/run")
+    assert status == 200
+    mkdir = next(r for r in body["results"] if "mkdir" in r["command"])
+    assert mkdir["command"] == "mkdir -p /var/run/netns" and mkdir["exit_code"] == 0, mkdir
+    # The next block is the ln -s, which fails the second time: hallo is there already.
+    assert body["results"][-1]["command"].startswith("ln -s ")
+    assert api.post("/api/steps/network/check")[1]["passed"]

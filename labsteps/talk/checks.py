@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable
+from pathlib import Path
 
 from labsteps.talk.inspect import LabView, Proc
 
@@ -23,13 +24,49 @@ def file_exists(view: LabView, path: str) -> bool:
 
 
 def container_running(view: LabView, proc_mounted: bool = False,
-                      isolated: tuple = ("pid", "mnt", "uts", "ipc", "net")) -> bool:
+                      isolated: tuple = ("pid", "mnt", "uts", "ipc", "net"),
+                      root: str | None = None, listens: int | None = None) -> bool:
     """A container started inside the lab host: pid 1 of its own namespaces, and (when
-    asked) with its own /proc mounted, so `ps` in it shows only its processes."""
+    asked) with its own /proc mounted, so `ps` in it shows only its processes; with root
+    as its `/` (a lab host path); with a TCP socket listening on port listens in its
+    network namespace."""
     for c in view.containers():
-        if all(c.ns(kind) != view.init.ns(kind) for kind in isolated):
-            if not proc_mounted or any(m.fstype == "proc" and m.point == "/proc"
-                                       for m in _mounts_seen_from_its_root(view, c)):
+        if not all(c.ns(kind) != view.init.ns(kind) for kind in isolated):
+            continue
+        if root is not None and _root(c) != os.path.normpath(root):
+            continue
+        if listens is not None and not _listening(c, listens):
+            continue
+        if not proc_mounted or any(m.fstype == "proc" and m.point == "/proc"
+                                   for m in _mounts_seen_from_its_root(view, c)):
+            return True
+    return False
+
+
+def _root(c: Proc) -> str | None:
+    """c's root (a chroot) as a path of the lab host: the kernel shows it so from outside."""
+    try:
+        return os.readlink(f"/proc/{c.pid}/root")
+    except OSError:
+        return None
+
+
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+
+
+def _listening(c: Proc, port: int) -> bool:
+    """A TCP socket in LISTEN on port in c's network namespace. /proc/PID/net/tcp, read
+    here on the real host, lists the sockets of PID's network namespace (not the
+    reader's); local addresses are hex ADDR:PORT."""
+    suffix = f":{port:04X}"
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{c.pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 3 and f[3] == TCP_LISTEN and f[1].endswith(suffix):
                 return True
     return False
 
@@ -120,9 +157,32 @@ def link(view: LabView, name: str, address: str, where: str = "lab") -> bool:
 
 
 def named_netns(view: LabView, name: str) -> bool:
-    # -L as well: the talk's netns is a symlink to /proc/<pid>/ns/net.
-    path = shlex.quote(f"/run/netns/{name}")
-    return view.test(f"test -e {path} || test -L {path}")
+    """/var/run/netns/<name> resolves (the talk's symlink to /proc/<pid>/ns/net, or the
+    bind mount of `ip netns add`) and is the network namespace of a running container,
+    one of its own: a dangling link, or one to any other namespace, is not the talk's.
+
+    The name is followed inside the lab host (its /proc, its symlinks), where `stat -L`
+    gives the namespace file's device and inode; a running container's namespace is
+    stat'ed from outside. Namespace files live on one file system (nsfs), so the pair
+    names one namespace of the kernel."""
+    path = shlex.quote(f"/var/run/netns/{name}")
+    code, out = view.hosts.run(view.host.name, f"test -e {path} && stat -L -c '%d %i' {path}",
+                               timeout=10)
+    lines = out.decode(errors="replace").split("\n") if code == 0 else []
+    found = [line.split() for line in lines if line.strip()]
+    if not found or len(found[-1]) != 2 or not all(x.isdigit() for x in found[-1]):
+        return False
+    named = tuple(int(x) for x in found[-1])
+    own = view.init.ns("net")
+    for c in view.containers():
+        if c.ns("net") not in (None, own):
+            try:
+                st = os.stat(f"/proc/{c.pid}/ns/net")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == named:
+                return True
+    return False
 
 
 def container_without_network(view: LabView) -> bool:

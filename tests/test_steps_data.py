@@ -44,7 +44,7 @@ def test_every_command_of_the_talk_is_in_a_step(steps):
 
 
 def test_steps_follow_the_talk_with_the_api_ids(steps):
-    assert [s.id for s in steps] == API_IDS
+    assert [s.id for s in steps if s.chapter == "talk"] == API_IDS
 
 
 def test_every_step_speaks_german_and_english(steps):

@@ -161,7 +161,7 @@ def test_lab_host_on_cgroup_v2_runs_the_talk(guest):
 
 # The project's own lab host tests, run unchanged by pytest inside the VM.
 SUITES = ("tests/test_talk_kernel.py", "tests/test_isolation.py", "tests/test_destroy.py",
-          "tests/test_kernel_model.py")
+          "tests/test_kernel_model.py", "tests/test_deeper.py")
 
 
 def test_lab_host_suites_pass_on_cgroup_v2():

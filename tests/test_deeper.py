@@ -54,10 +54,15 @@ def test_the_chapter_walked_over_http(server):
     outputs = {}
     for step_id in DEEPER:
         step = chapter[step_id]
-        status, before = api.post(f"/api/steps/{step_id}/check")
-        assert status == 200 and not before["passed"], (step_id, before)
         status, detail = api.get(f"/api/steps/{step_id}")
         assert detail["chapter"] == "deeper"
+        if not detail["available"]:  # a kernel without what it needs (the cgroup v2 VM's
+            status, after = api.post(f"/api/steps/{step_id}/check")  # has no nf_tables)
+            assert after["available"] is False and after["passed"] is None, after
+            assert not any(b["runnable"] for b in detail["blocks"])
+            continue
+        status, before = api.post(f"/api/steps/{step_id}/check")
+        assert status == 200 and not before["passed"], (step_id, before)
         out = []
         for block, shown in zip(step.blocks, detail["blocks"]):
             if block.kind == "task":
@@ -77,7 +82,7 @@ def test_the_chapter_walked_over_http(server):
         outputs[step_id] = "\n".join(out)
     assert "images" in outputs["pivot-root"]  # the escape saw the lab host's /lab
     assert "Killed" in outputs["memory-cpu"] and "nr_throttled" in outputs["memory-cpu"]
-    assert "Hallo von web-a" in outputs["bridge-nat"]
+    assert "Hallo von web-a" in outputs.get("bridge-nat", "Hallo von web-a")
     for name in ("web1", "web2", "web3"):
         assert f"Hallo von {name}" in outputs["your-own-run"], outputs["your-own-run"][-2000:]
 
@@ -116,4 +121,4 @@ def test_catch_up_to_the_chapters_end_from_a_fresh_lab_host(server):
     assert status == 200 and result["passed"], result
     for step_id in DEEPER[:-1]:  # the way there left what each step built
         status, result = api.post(f"/api/steps/{step_id}/check")
-        assert result["passed"], (step_id, result)
+        assert result["passed"] or result.get("available") is False, (step_id, result)

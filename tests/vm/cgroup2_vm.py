@@ -52,8 +52,9 @@ QEMU = "qemu-system-x86_64"
 KERNEL_PACKAGE = os.environ.get("NSLAB_VM_KERNEL_PACKAGE", "linux-image-amd64")
 CACHE = Path(os.environ.get("NSLAB_VM_CACHE", "/var/cache/nslab-test-vm"))
 # Modules the guest loads (their dependencies come along): the 9p root and the run
-# folder, and what the talk's operations need (overlay mounts, veth pairs).
-MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay", "veth")
+# folder, and what the steps' operations need (overlay mounts, veth pairs, bridges; not
+# nf_tables, which nslab never loads: the bridge-nat step is "not available" there).
+MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay", "veth", "bridge")
 # What systemd mounts /sys/fs/cgroup with on a cgroup-v2 host.
 CGROUP2_OPTIONS = "nsdelegate,memory_recursiveprot"
 CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 quiet loglevel=4 random.trust_cpu=on "

@@ -67,10 +67,17 @@ async function refreshCommands() {
   }
 }
 
+// Hints are written with `code` in them: shown as code, every piece set as text.
+function withCode(el, text) {
+  el.replaceChildren(...String(text).split("`").map((piece, i) =>
+    i % 2 ? Object.assign(document.createElement("code"), {textContent: piece}) : piece));
+  return el;
+}
+
 // A task: its hint and solution once asked for (or after a wrong attempt), ✓ once solved.
 function showTask(figure, b) {
   const hint = figure.querySelector(".taskhint");
-  if (b.hint) { hint.textContent = b.hint; hint.hidden = false; }
+  if (b.hint) { withCode(hint, b.hint); hint.hidden = false; }
   const solution = figure.querySelector(".solution");
   if (b.command) { solution.querySelector("code").textContent = b.command; solution.hidden = false; }
   figure.classList.toggle("solved", Boolean(b.solved));
@@ -100,7 +107,7 @@ function showChecks(result) {
   for (const c of result.checks) {
     const li = document.createElement("li");
     li.className = c.passed ? "passed" : "failed";
-    li.textContent = c.passed ? c.title : `${c.title}: ${c.hint}`;
+    withCode(li, c.passed ? c.title : `${c.title}: ${c.hint}`);
     list.appendChild(li);
   }
   if (result.passed) {

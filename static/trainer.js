@@ -96,7 +96,7 @@ function render(attendees) {
                       (na ? "na" : passed ? "passed" : failed ? "failed" : "untried") +
                       (a.step === s.id ? " here" : ""));
       td.title = na ? `${s.title}: hier nicht verfügbar · not available here` : s.title;
-      for (const i of s.tasks || []) td.appendChild(taskMark(s, i, (a.tasks || {})[`${s.id}/${i}`]));
+      if (!na) for (const i of s.tasks || []) td.appendChild(taskMark(s, i, (a.tasks || {})[`${s.id}/${i}`]));
       tr.appendChild(td);
     }
     const actions = cell("td", undefined, "actions");

@@ -13,7 +13,7 @@ from flask import (
 )
 
 from labsteps.errors import BadBlock, LabHostError
-from labsteps.talk.loader import Block, Step
+from labsteps.talk.loader import CHAPTERS, Block, Step
 from web import current_lab
 from web.api import json_body
 from web.markup import render
@@ -182,6 +182,7 @@ def step_page(step_id: str):
                                          for s in lab.steps()],
         hostname=current_lab().hostname(attendee), cgroup=current_lab().hosts.layout.version,
         hand_raised=attendee.hand is not None, restarted=_restarted(attendee),
+        chapters={c: title[lang] for c, title in CHAPTERS.items()},
         trainer={"name": lab.config.trainer_name, "contact": lab.config.trainer_contact}
         if lab.config.trainer_name else None)
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from labsteps.config import Config
 from labsteps.sandbox import doctor
 from tests.conftest import ROOT
 
@@ -93,3 +94,12 @@ def test_doctor_names_the_fix(nslab, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1
     assert "[FAIL] vorlage.tar" in res.stdout and "fix: make install" in res.stdout
+
+
+def test_doctor_names_a_missing_kernel_feature_with_its_fix(monkeypatch, tmp_path):
+    """A kernel without nf_tables (a named fake: this one has it built in)."""
+    monkeypatch.setattr(doctor.features, "available", lambda name, off=(): False)
+    config = Config.from_env(env={}, state_dir=tmp_path)
+    found = {f.name: f for f in doctor._features(config)}["nf_tables"]
+    assert "never loads it itself" in found.detail
+    assert "NSLAB_LOAD_MODULES=nf_tables" in found.fix and "security" in found.fix

@@ -51,6 +51,7 @@ class Block:
     task: dict = field(default_factory=dict)  # a task's aim, {de, en}
     check: str | None = None  # a task's check (the name of one of the step's checks)
     hint: dict = field(default_factory=dict)  # a task's hint, {de, en}
+    starts_container: bool = False  # Run hands over once the container it starts runs
 
     def for_cgroup(self, version: str) -> str:
         return self.v2 if version == "v2" and self.v2 else self.command
@@ -98,7 +99,7 @@ def _lang(value: object, where: str) -> dict:
 _BLOCK_FIELDS = {"command": str, "terminal": int, "runnable": bool, "expect": (int, str),
                  "wait": bool, "timeout": (int, float), "talk": str, "docker": str,
                  "needs_docker": bool, "v2": str, "note": dict, "task": dict, "check": str,
-                 "hint": dict}
+                 "hint": dict, "starts_container": bool}
 _TASK_ONLY = {"task", "check", "hint"}
 
 

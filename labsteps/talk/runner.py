@@ -89,6 +89,31 @@ class Runner:
         return results
 
     def run_block(self, lab: str, block: Block) -> dict:
+        before = self._containers(lab) if block.starts_container else None
+        result = self._type(lab, block)
+        if before is not None:
+            self._await_container(lab, block, before)
+        return result
+
+    def _containers(self, lab: str) -> set[tuple[int, int]]:
+        return {(c.pid, c.started) for c in LabView(self.hosts, lab).containers()}
+
+    def _await_container(self, lab: str, block: Block, before: set) -> None:
+        """Wait until a container the block started runs its own program (no longer the
+        unshare, chroot or nsenter that set it up): a placeholder filled in after this
+        names it, and its root is the one it will keep. On a busy machine that takes a
+        moment after the prompt has come back."""
+        deadline = time.monotonic() + block.timeout
+        while time.monotonic() < deadline:
+            new = [c for c in LabView(self.hosts, lab).containers()
+                   if (c.pid, c.started) not in before and c.comm not in _SETTING_UP]
+            if new:
+                return
+            time.sleep(0.05)
+        raise TimedOut(f"The container this command starts was not running after "
+                       f"{block.timeout:g} s; see terminal {block.terminal} for why.")
+
+    def _type(self, lab: str, block: Block) -> dict:
         command = self.command(block, self.values(lab))
         if command is None:
             raise NeedsContainer("This command needs the PID of a running container, and "
@@ -153,6 +178,9 @@ class Runner:
         """The indexes of step's tasks whose check passed in result (of check or solve)."""
         passed = {c["name"] for c in result["checks"] if c["passed"]}
         return [b.index for b in step.blocks if b.kind == "task" and b.check in passed]
+
+
+_SETTING_UP = {"unshare", "chroot", "nsenter", "setpriv"}  # a container's pid 1 before its exec
 
 
 def _unavailable(step: Step, missing: list[str]) -> StepUnavailable:

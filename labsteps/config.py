@@ -38,6 +38,7 @@ class Config:
     secret_key: str | None = None  # signs session cookies; default: kept in the state folder
     features_off: str = ""  # kernel features to treat as missing (steps needing them: shown only)
     load_modules: str = ""  # modules to load at start on purpose, e.g. "nf_tables,nft_nat"
+    idle_expiry: float = 7200.0  # seconds an attendee may be away before their lab host ends
     trainer_name: str = ""  # the trainer who runs the lab, shown above the talk's intro
     trainer_contact: str = ""  # how to reach them (a mail address, a chat handle)
     extra: dict = field(default_factory=dict)
@@ -71,11 +72,11 @@ def _convert(name: str, raw: str) -> object:
             return int(raw)
         except ValueError:
             raise ValueError(f"NSLAB_{name.upper()} must be a whole number, not {raw!r}") from None
-    if name == "ws_ping":
+    if name in ("ws_ping", "idle_expiry"):
         try:
             return float(raw)
         except ValueError:
-            raise ValueError(f"NSLAB_WS_PING must be a number, not {raw!r}") from None
+            raise ValueError(f"NSLAB_{name.upper()} must be a number, not {raw!r}") from None
     if name in ("state_dir", "lib_dir", "image"):
         return Path(raw) if raw else None
     if name in ("memory_max", "tmp_size"):

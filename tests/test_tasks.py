@@ -156,3 +156,37 @@ def test_the_trainer_is_named_above_the_talks_author_who_stays_credited(trainer_
     req = urllib.request.Request(f"{server}/step/chroot", headers={"Cookie": api.cookie})
     with urllib.request.urlopen(req, timeout=30) as res:
         assert "tina@example.org" not in res.read().decode()  # on the first step only
+
+
+@pytest.fixture
+def short_expiry(server_env):
+    server_env["NSLAB_IDLE_EXPIRY"] = "2"
+    return server_env
+
+
+def test_a_lab_host_left_alone_ends_and_its_attendee_comes_back_to_a_fresh_one(short_expiry,
+                                                                              server):
+    import time
+    api = Api.joined(server, "Fritz")
+    status, result = api.post("/api/steps/intro/check")
+    assert result["passed"]
+    term = Term(server, api.cookie)
+    term.event("hello")
+    term.run("touch /tmp/merk")
+    time.sleep(4)  # watched: kept, however long
+    assert Api(server).get("/healthz")[1]["sandboxes"] == 1
+    term.close()
+    deadline = time.monotonic() + 20
+    while Api(server).get("/healthz")[1]["sandboxes"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert Api(server).get("/healthz")[1]["sandboxes"] == 0  # gone: away longer than 2 s
+    req = urllib.request.Request(f"{server}/step/intro?lang=en", headers={"Cookie": api.cookie})
+    with urllib.request.urlopen(req, timeout=30) as res:
+        page = res.read().decode()
+    assert "You were away for a while" in page and 'id="restarted" hidden' not in page
+    status, steps = api.get("/api/steps")
+    assert steps[0]["passed"] is True  # the progress stayed
+    term = Term(server, api.cookie)
+    term.event("hello")
+    assert "weg" in term.run("test -e /tmp/merk && echo da || echo weg")  # a fresh one
+    term.close()

@@ -43,6 +43,9 @@ class Lab:
     problems: list[doctor.Finding] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
+    expired: set[int] = field(default_factory=set)  # whose lab host ended while they were away
+    seen: dict = field(default_factory=dict)  # lab host -> when a terminal of it was last open
+    janitor: int = 0  # the pid of the process whose janitor thread runs (gunicorn forks)
     stopping: threading.Event = field(default_factory=threading.Event)
     # Terminal websockets open or opening, per (lab host, terminal): each holds a thread.
     tabs: Counter = field(default_factory=Counter)
@@ -73,6 +76,7 @@ class Lab:
 
     def labhost(self, attendee: Attendee):
         """The attendee's running lab host, made (again) when it is missing or stopped."""
+        self._start_janitor()
         host = self.hosts.get(attendee.lab)
         if host is None or not host.alive():
             if self.terminals is not None:
@@ -81,6 +85,36 @@ class Lab:
                 self.restarted.add(attendee.id)  # the page says so, once
             host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
         return host
+
+    def _start_janitor(self) -> None:
+        if self.janitor != os.getpid() and self.terminals is not None:
+            self.janitor = os.getpid()
+            threading.Thread(target=self._expire_idle, daemon=True, name="nslab-janitor").start()
+
+    def _expire_idle(self) -> None:
+        """End the lab hosts of attendees away longer than config.idle_expiry (a server
+        left running after the workshop); their progress stays, and they get a fresh one
+        when they come back."""
+        every = min(60.0, max(0.2, self.config.idle_expiry / 4))
+        while not self.stopping.wait(every):
+            now = time.time()
+            for attendee in self.attendees.all():
+                host = self.hosts.get(attendee.lab)
+                if host is None:
+                    continue
+                if self.terminals.watched(attendee.lab):
+                    self.seen[attendee.lab] = now
+                elif (away := now - self.seen.get(attendee.lab, host.created)) > \
+                        self.config.idle_expiry:
+                    try:
+                        self.terminals.close_all(attendee.lab)
+                        self.hosts.destroy(attendee.lab)
+                    except LabHostError as e:
+                        log.error("ending the idle lab host of %s: %s", attendee.name, e)
+                        continue
+                    self.seen.pop(attendee.lab, None)
+                    self.expired.add(attendee.id)
+                    log.info("ended the lab host of %s: away for %.0f s", attendee.name, away)
 
     def reset_labhost(self, attendee: Attendee):
         """The attendee's lab host, fresh: terminals closed (their pages reconnect)."""

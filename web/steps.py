@@ -187,14 +187,16 @@ def step_page(step_id: str):
         if lab.config.trainer_name else None)
 
 
-def _restarted(attendee) -> bool:
-    """Whether to say, once, that a restart of the lab replaced this lab host."""
+def _restarted(attendee) -> str | None:
+    """Whether to say, once, that this lab host is a fresh one: "restarted" (the lab was),
+    "expired" (the attendee was away longer than the lab keeps lab hosts), or None."""
     lab = current_lab()
     try:
         lab.labhost(attendee)  # made again now if a restart swept it
     except (LabHostError, OSError):
         pass  # the terminals say so, and Run answers 503 with the reason
-    if attendee.id in lab.restarted:
-        lab.restarted.discard(attendee.id)
-        return True
-    return False
+    for why, who in (("expired", lab.expired), ("restarted", lab.restarted)):
+        if attendee.id in who:
+            who.discard(attendee.id)
+            return why
+    return None

@@ -52,6 +52,9 @@ def lab_server(token: str, source: Path = ROOT, **env: str
                  "NSLAB_PORT": str(port), "NSLAB_TRAINER_TOKEN": token,
                  "NSLAB_WORKSHOP_CODE": "", **env})
     base = f"http://127.0.0.1:{port}"
+    # A bench ended by SIGTERM (timeout(1), a Ctrl-C's cousin) still stops its server and
+    # sweeps its lab hosts: the server runs in a session of its own and would outlive it.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         try:
             _wait_healthy(server, base)
@@ -71,6 +74,7 @@ def lab_server(token: str, source: Path = ROOT, **env: str
         except Exception as e:  # another revision's records, say: tell, and clean up the rest
             print(f"sweep of {state} after the server: {e!r}", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_healthy(server: subprocess.Popen, base: str, timeout: float = 60) -> None:

@@ -200,7 +200,8 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     missing = {s.id: [f for f in s.needs if not features.available(f, off)] for s in steps}
     app.extensions["nslab"] = Lab(
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,
-        runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v}),
+        runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v},
+                      at_once=max(1, config.batch_at_once)),
         problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
         classroom=Classroom(attendees, hosts, terminals, steps))

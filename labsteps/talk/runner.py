@@ -9,6 +9,7 @@ pressing Run would have.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from labsteps.errors import (
@@ -28,8 +29,11 @@ from labsteps.terminal import pty
 
 class Runner:
     def __init__(self, steps: list[Step], hosts, terminals: pty.Terminals,
-                 missing: dict[str, list[str]] | None = None):
+                 missing: dict[str, list[str]] | None = None, at_once: int = 4):
         self.steps = steps
+        # How many Runs, Checks and Catch-ups work at once; the rest wait their turn, so
+        # that under a rush the terminals' keys and echoes stay ahead of batch work.
+        self.batch = threading.BoundedSemaphore(at_once)
         self.missing = missing or {}  # step id -> kernel features it needs and this host lacks
         self.by_id = {s.id: s for s in steps}
         self.hosts = hosts
@@ -62,6 +66,10 @@ class Runner:
     # -- run -----------------------------------------------------------------------
 
     def run(self, lab: str, step_id: str, index: int | None = None) -> list[dict]:
+        with self.batch:
+            return self._run(lab, step_id, index)
+
+    def _run(self, lab: str, step_id: str, index: int | None = None) -> list[dict]:
         """Run one block, or every runnable block of the step in order (stopping at the
         first whose exit status is not the expected one)."""
         step = self.step(step_id)
@@ -141,6 +149,10 @@ class Runner:
     # -- check and solve -----------------------------------------------------------
 
     def check(self, lab: str, step_id: str) -> dict:
+        with self.batch:
+            return self._check(lab, step_id)
+
+    def _check(self, lab: str, step_id: str) -> dict:
         step = self.step(step_id)
         if self.missing.get(step.id):  # not available here: neither passed nor failed
             return {"passed": None, "available": False, "missing": self.missing[step.id],
@@ -158,6 +170,10 @@ class Runner:
         return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
     def solve(self, lab: str, step_id: str, make_fresh) -> dict:
+        with self.batch:
+            return self._solve(lab, step_id, make_fresh)
+
+    def _solve(self, lab: str, step_id: str, make_fresh) -> dict:
         """Fresh lab host (make_fresh() makes it), then every block up to step_id."""
         target = self.step(step_id)
         make_fresh()
@@ -167,7 +183,7 @@ class Runner:
             for block in step.blocks:  # a task's solution too: Catch-up does it all
                 if block.runnable and not self.missing.get(step.id):
                     self.run_block(lab, block)
-        return self.check(lab, step_id)
+        return self._check(lab, step_id)
 
     def _available(self, step: Step) -> None:
         if self.missing.get(step.id):

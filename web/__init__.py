@@ -19,7 +19,7 @@ from labsteps.errors import LabHostError, UnknownStep
 from labsteps.sandbox import doctor, features
 from labsteps.sandbox.labhost import LabHosts, hostname_for
 from labsteps.talk.live import KernelWatch, watch_lab
-from labsteps.talk.loader import CHAPTERS, Step, load_steps
+from labsteps.talk.loader import CHAPTERS, Step, in_chapters, load_steps
 from labsteps.talk.runner import Runner
 from labsteps.terminal.pty import Terminal, Terminals
 from web.attendees import Attendee, Attendees, new_code
@@ -61,8 +61,7 @@ class Lab:
 
     def steps(self) -> list[Step]:
         """The steps of the chapters this group has, in order."""
-        on = self.chapters()
-        return [s for s in self.runner.steps if s.chapter in on]
+        return in_chapters(self.runner.steps, self.chapters())
 
     def step(self, step_id: str) -> Step:
         """A step of this group's chapters; UnknownStep for any other."""
@@ -183,8 +182,8 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         problems.append(doctor.Finding("lab hosts", False, str(e)))
     if hosts is not None:
         features.load_safe()  # overlay, veth, bridge: a lab host cannot load them itself
-        wanted = tuple(m for m in config.load_modules.split(",") if m.strip())
-        failed = features.load(tuple(m.strip() for m in wanted)) if wanted else []
+        wanted = features.names(config.load_modules)
+        failed = features.load(wanted) if wanted else []
         if failed:
             log.warning("NSLAB_LOAD_MODULES: could not load %s", ", ".join(failed))
     if hosts is not None and sweep:
@@ -196,7 +195,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     attendees = Attendees(config.state_dir / "nslab.db")
     _workshop_code(config, attendees)
     steps = load_steps()
-    off = tuple(f.strip() for f in config.features_off.split(",") if f.strip())
+    off = features.names(config.features_off)
     missing = {s.id: [f for f in s.needs if not features.available(f, off)] for s in steps}
     app.extensions["nslab"] = Lab(
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,

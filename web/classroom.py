@@ -10,6 +10,7 @@ import csv
 import io
 import time
 
+from labsteps.talk.loader import in_chapters
 from labsteps.terminal import TERMINALS
 from web.attendees import Attendee, Attendees, new_code
 
@@ -22,8 +23,7 @@ class Classroom:
     @property
     def steps(self) -> list[str]:
         """Ids of the steps of the chapters the group has, in order."""
-        chosen = self.attendees.chapters()
-        return [s.id for s in self.all_steps if chosen is None or s.chapter in chosen]
+        return [s.id for s in in_chapters(self.all_steps, self.attendees.chapters())]
 
     # -- what the console shows -------------------------------------------------------
 

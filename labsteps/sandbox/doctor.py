@@ -148,12 +148,14 @@ def _files(config: Config) -> list[Finding]:
 
 
 def _modules() -> list[Finding]:
-    """overlay and veth: the lab host cannot load kernel modules itself."""
+    """overlay, veth and bridge: the lab host cannot load kernel modules itself (nslab
+    serve loads them at start where they are missing)."""
     out = []
     builtin = Path("/lib/modules", platform.release(), "modules.builtin")
     builtin_text = builtin.read_text() if builtin.exists() else ""
     for name, present in (("overlay", "\toverlay\n" in Path("/proc/filesystems").read_text()),
-                          ("veth", Path("/sys/module/veth").exists())):
+                          ("veth", Path("/sys/module/veth").exists()),
+                          ("bridge", Path("/sys/module/bridge").exists())):
         if present or f"/{name}.ko" in builtin_text:
             out.append(Finding(f"module {name}", True, "available"))
         elif builtin.exists():
@@ -166,7 +168,7 @@ def _modules() -> list[Finding]:
 
 def _features(config: Config) -> list[Finding]:
     """Kernel features steps need that lab hosts cannot load (see features.py)."""
-    off = tuple(f.strip() for f in config.features_off.split(",") if f.strip())
+    off = features.names(config.features_off)
     out = []
     for name, (_, modules) in features.KNOWN.items():
         if name in off:
@@ -180,13 +182,6 @@ def _features(config: Config) -> list[Finding]:
                                "the steps that need it show their commands only",
                                f"to offer them, load it on purpose (NSLAB_LOAD_MODULES="
                                f"{','.join(modules)}); read docs/security.md first"))
-    for module in features.SAFE:
-        present = Path("/sys/module", module).exists() or (
-            module == "overlay" and "\toverlay\n" in Path("/proc/filesystems").read_text())
-        if module != "overlay" and module != "veth":
-            out.append(Finding(f"module {module}", True, "available" if present else
-                               "not loaded now; nslab serve loads it at start",
-                               f"modprobe {module}"))
     return out
 
 

@@ -25,6 +25,11 @@ KNOWN = {
 SAFE = ("overlay", "veth", "bridge")  # loaded at start when missing
 
 
+def names(text: str) -> tuple[str, ...]:
+    """A comma-separated setting (NSLAB_FEATURES_OFF, NSLAB_LOAD_MODULES) as names."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def _symbols() -> set[str]:
     found = set()
     try:

@@ -196,6 +196,11 @@ def load_step(path: Path) -> Step:
                 needs=tuple(needs))
 
 
+def in_chapters(steps: list[Step], chosen: list[str] | None) -> list[Step]:
+    """The steps of the chosen chapters (all of them when none were chosen)."""
+    return [s for s in steps if chosen is None or s.chapter in chosen]
+
+
 def load_steps(directory: Path = STEPS_DIR) -> list[Step]:
     """Every step, in talk order; StepFileError when any file is broken."""
     steps = [load_step(p) for p in sorted(directory.glob("*.toml"))]

@@ -54,7 +54,7 @@ def read(view: LabView, ttys: dict[int, int] | None = None) -> dict:
             "hostname": hostnames.get(ns[p.pid].get("uts")), "root": roots[p.pid],
             "cgroup": cgroup_of.get(p.pid), "namespaces": ns[p.pid]} for p in procs],
         "netns": nets,
-        "mounts": _mounts(view, procs, ns, roots),
+        "mounts": _mounts(view, procs, ns, roots, init_ns.get("mnt")),
         "cgroups": cgroups,
     }
 
@@ -299,7 +299,7 @@ def _pair_veths(links: dict[int, list[dict]]) -> None:
 # -- mounts ----------------------------------------------------------------------------
 
 def _mounts(view: LabView, procs: list[Proc], ns: dict[int, dict],
-            roots: dict[int, str]) -> list[dict]:
+            roots: dict[int, str], init_mnt: int | None) -> list[dict]:
     """What the attendee mounted, per mount namespace, at paths the lab host sees."""
     own = set(view.host.own_mounts)
     labs = mounts(view.init.pid)
@@ -307,7 +307,6 @@ def _mounts(view: LabView, procs: list[Proc], ns: dict[int, dict],
     # A new mount namespace starts as a copy of the lab host's: the copies are no news.
     copies = {f"{m.dev} {m.root} {m.point}" for m in labs}
     seen: dict[int, tuple[str, Proc | None]] = {}
-    init_mnt = _namespaces(view.init).get("mnt")
     if init_mnt:
         seen[init_mnt] = ("/", None)
     for p in procs:
@@ -318,7 +317,7 @@ def _mounts(view: LabView, procs: list[Proc], ns: dict[int, dict],
             seen[mnt] = (root, p)
     found = []
     for mnt, (root, p) in seen.items():
-        for m in view.mounts(p):
+        for m in labs if p is None else view.mounts(p):  # the lab host's: read above
             point = m.point if root == "/" else root.rstrip("/") + m.point.rstrip("/")
             point = point or "/"
             key = f"{m.dev} {m.root} {point}"

@@ -63,6 +63,7 @@ def hosts(config: Config):
     manager = LabHosts(config)
     yield manager
     manager.sweep()
+    manager.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from labsteps.config import Config, parse_size
 from labsteps.errors import CgroupError, LabFull, LabHostError, LeftBehind
 from labsteps.sandbox import cgroup, kernel, proc, shellrc
+from labsteps.sandbox.starter import Starter
 
 IDS = 65536  # uids and gids per lab host, as a normal Linux system has
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -37,12 +37,6 @@ LOGIN_ENV = {
 # The cgroup comes first so that everything the command forks is counted and limited.
 _ENTER = 'IFS=:; for f in $NSLAB_CGROUPS; do echo $$ > "$f" || exit 125; done; exec "$@"'
 
-
-# The start-up helper is a fresh interpreter (see namespaces.py); -I keeps the caller's
-# environment out of it, so it is told where this package lives.
-_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
-_HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
-           "from labsteps.sandbox.namespaces import main; main()")
 
 
 @dataclass
@@ -155,6 +149,7 @@ class LabHosts:
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}  # one create/destroy per name at a time
         self._closed = False
+        self._starter = Starter({"PATH": LOGIN_ENV["PATH"]})
         # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
         # process adopts them and reaps them on destroy, whatever the host's init does.
         kernel.set_child_subreaper()
@@ -314,6 +309,7 @@ class LabHosts:
     def close(self) -> None:
         """Make no more lab hosts (the server is stopping); destroy and sweep still work."""
         self._closed = True
+        self._starter.close()
 
     def sweep(self) -> list[str]:
         """Destroy every lab host this state folder knows of (at start, after a crash).
@@ -372,14 +368,7 @@ class LabHosts:
             "tmpfs": {"/tmp": self.config.tmp_size, "/var/tmp": "64m", "/run": "16m",
                       "/root": "64m", "/dev/shm": "64m"},
         }
-        proc = subprocess.run([sys.executable, "-I", "-c", _HELPER, str(_PACKAGE_PARENT)],
-                              input=json.dumps(spec).encode(), capture_output=True,
-                              timeout=30, env={"PATH": LOGIN_ENV["PATH"]})
-        try:
-            reply = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            raise LabHostError("lab host start-up failed: "
-                               + (proc.stderr.decode()[-500:] or "no answer")) from None
+        reply = self._starter.start(spec)
         if "pid" not in reply:
             raise LabHostError(f"lab host start-up failed: {reply.get('error')}")
         return int(reply["pid"])

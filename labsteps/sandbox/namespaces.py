@@ -1,7 +1,7 @@
-"""Start a lab host: the helper the server runs as real root
-(``python -m labsteps.sandbox.namespaces``).
+"""Start a lab host: what the helper forked by the start-up process (starter.py) does, as
+real root.
 
-It is a fresh, single-threaded interpreter, so forking here is safe where forking the
+The start-up process is single-threaded, so forking here is safe where forking the
 threaded web server would not be. Three processes take part, as in the talk's
 ``unshare -p -f``::
 
@@ -9,8 +9,8 @@ threaded web server would not be. Three processes take part, as in the talk's
       └─ child                   unshare(user), then unshare(mount uts ipc net cgroup pid)
            └─ lab init (pid 1)   builds the file system, hostname, lo; execs nslab-init
 
-Reads a JSON spec on stdin, prints ``{"pid": <host pid of the lab's pid 1>}`` or
-``{"error": "..."}`` on stdout. The child and the helper exit; pid 1 stays.
+Given a spec, answers ``{"pid": <host pid of the lab's pid 1>}`` or ``{"error": "..."}``.
+The child and the helper exit; pid 1 stays.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import os
 import socket
 import struct
-import sys
 import traceback
 
 from labsteps.sandbox import kernel as k
@@ -140,22 +139,11 @@ def start(spec: dict) -> dict:
         _join(spec["cgroup_init"], pid)  # ...and processes live in the leaf below it
         _say(down_w, {"go": True})
         return _hear(up_r) or GONE
-    except OSError as e:
+    except Exception as e:  # the child waits to hear: tell it, or both wait forever
         try:
             _say(down_w, {"error": str(e)})
         except OSError:
             pass
-        return {"error": str(e)}
+        return {"error": f"{type(e).__name__}: {e}"}
     finally:
         os.waitpid(pid, 0)
-
-
-def main() -> None:
-    spec = json.load(sys.stdin)
-    reply = start(spec)
-    print(json.dumps(reply), flush=True)
-    sys.exit(0 if "pid" in reply else 1)
-
-
-if __name__ == "__main__":
-    main()

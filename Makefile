@@ -19,6 +19,9 @@ MAN_PAGES := /usr/share/man/man7/namespaces.7.gz:manpages \
 # what the tests drive besides the lab: a browser, a container engine, a VM for cgroup v2
 TEST_TOOLS := chromium:chromium podman:podman runc:runc debootstrap:debootstrap \
 	qemu-system-x86_64:qemu-system-x86
+# tests/test_kubernetes.py also renders deploy/kubernetes with kubectl where it is installed
+# (these machines come with it); Debian 12's kubernetes-client is kubectl 1.20, whose
+# kustomize is too old for our kustomizations, so it is not installed from here.
 
 .PHONY: install os-packages test-packages run test lint clean
 

@@ -149,6 +149,7 @@ class LabHosts:
         self._lock = threading.Lock()
         self._busy: dict[str, threading.Lock] = {}  # one create/destroy per name at a time
         self._closed = False
+        self._next_slot = 0
         self._starter = Starter({"PATH": LOGIN_ENV["PATH"]})
         # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
         # process adopts them and reaps them on destroy, whatever the host's init does.
@@ -347,10 +348,14 @@ class LabHosts:
             live = len(list(self.records.glob("*.json")))
             if live >= self.config.capacity:
                 raise LabFull(f"all {self.config.capacity} lab hosts are taken")
-            for slot in range(self.config.uid_slots):
+            # From the slot after the last one taken: a class joining at once would
+            # otherwise try every taken slot again, each a mkdir, all under this lock.
+            slots = self.config.uid_slots
+            for slot in ((self._next_slot + i) % slots for i in range(slots)):
                 uid = self.config.uid_base + slot * IDS
                 cg = cgroup.LabCgroup(self.layout, slot, uid, uid)
                 if cg.claim():
+                    self._next_slot = slot + 1
                     return cg
         raise LabFull("no free uid range left for another lab host")
 

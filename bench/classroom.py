@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -37,6 +40,36 @@ KEY_EVERY = 0.05
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def cpu_busy() -> float:
+    """CPU seconds the whole machine has been busy since boot (all cores)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of pid and its descendants (the server's worker and start-up process;
+    lab hosts are counted in their own cgroups)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children if not _in_lab_host(int(c))]
+    return total
+
+
+def _in_lab_host(pid: int) -> bool:
+    try:
+        return "/nslab/" in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return True
 
 
 def attendee(base: str, name: str, out: dict, start: threading.Event) -> None:
@@ -65,13 +98,17 @@ def attendee(base: str, name: str, out: dict, start: threading.Event) -> None:
     out["failed"] = failed
 
 
-def typist(base: str, echoes: list[float], stop: threading.Event) -> None:
+def typist(base: str) -> None:
+    """One more attendee, in a process of its own as in a browser of its own: types a key
+    every KEY_EVERY s from "go" on stdin until stdin closes, then prints the echo times."""
     api = Api.joined(base, "typist")
     term = Term(base, api.cookie)
     term.event("hello")
     term.run("true")
-    typed = 0
-    while not stop.is_set():
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go"
+    echoes, typed = [], 0
+    while not select.select([sys.stdin], [], [], 0)[0]:  # stdin closed: the class is done
         before = term.received
         t = time.perf_counter()
         term.send("x")
@@ -85,26 +122,36 @@ def typist(base: str, echoes: list[float], stop: threading.Event) -> None:
             term.pump(1)
         time.sleep(KEY_EVERY)
     term.close()
+    print(json.dumps(echoes), flush=True)
 
 
 def one_class(n: int) -> dict:
     with lab_server(TOKEN, NSLAB_CAPACITY=str(n + 5)) as (base, state, _server):
-        echoes: list[float] = []
-        stop, start = threading.Event(), threading.Event()
-        typing = threading.Thread(target=typist, args=(base, echoes, stop))
-        typing.start()
-        time.sleep(2)
-        echoes.clear()  # the typist's own start is not the class's load
+        idle_rss = tree_rss(_server.pid)
+        start = threading.Event()
+        # The typist is a process of its own: measured beside the class's 100 client
+        # threads it would time this bench's own lock as much as the lab's echo.
+        typing = subprocess.Popen([sys.executable, __file__, "--typist", base],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert typing.stdout.readline().strip() == "ready"
+        typing.stdin.write("go\n")
+        typing.stdin.flush()
         results = [dict() for _ in range(n)]
         class_threads = [threading.Thread(target=attendee, args=(base, f"a{i}", results[i], start))
                          for i in range(n)]
         for t in class_threads:
             t.start()
+        busy = cpu_busy()
         start.set()
         for t in class_threads:
             t.join()
-        stop.set()
-        typing.join()
+        cpu = cpu_busy() - busy
+        hosts = LabHosts(Config.from_env(state_dir=state))
+        labs = [hosts.memory(h) for h in hosts.list()]
+        server_rss = tree_rss(_server.pid)
+        typing.stdin.close()
+        echoes = json.loads(typing.stdout.readline())
+        typing.wait()
         t = time.monotonic()
         r = urllib.request.Request(base + "/api/trainer/reset", method="POST",
                                    data=json.dumps({"all": True}).encode(),
@@ -119,13 +166,18 @@ def one_class(n: int) -> dict:
             "talk_p50": statistics.median(r["talk"] for r in results if "talk" in r),
             "failed": sum(len(r.get("failed", [])) for r in results),
             "failures": [f for r in results for f in r.get("failed", [])][:5],
-            "echo": echoes, "new_group": new_group, "left": len(left)}
+            "echo": echoes, "new_group": new_group, "left": len(left),
+            "cpu_per_attendee": cpu / n, "lab_mib": statistics.mean(labs) / 2**20,
+            "server_mib": (server_rss - idle_rss) / n / 2**20, "server_idle_mib": idle_rss / 2**20}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--attendees", type=int, nargs="+", default=[10, 40])
+    parser.add_argument("--typist", metavar="BASE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.typist:
+        return typist(args.typist)
     rows = []
     for n in args.attendees:
         print(f"class of {n} ...", file=sys.stderr, flush=True)
@@ -141,6 +193,13 @@ def main() -> None:
               f"{r['left']} lab hosts left |")
         for f in r["failures"]:
             print(f"  failed: {f}")
+    print()
+    print("| class | CPU per attendee, whole talk | lab host memory after the talk, mean "
+          "| server memory per attendee (idle server) |")
+    print("| --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['n']} | {r['cpu_per_attendee']:.2f} core-s | {r['lab_mib']:.1f} MiB "
+              f"| {r['server_mib']:.2f} MiB ({r['server_idle_mib']:.0f} MiB) |")
     print("goals (issue 15, 100 attendees): echo p99 <= 20 ms, p99.9 <= 50 ms, join p50 <= 1 s, "
           "no failed check, new group <= 2 s with nothing left")
 

@@ -61,12 +61,14 @@ def wait_picture(page, selector: str, needles: list[str]) -> str:
     return svg_text(page, f"{selector} svg.kp-svg")
 
 
-def open_console(browser, base: str) -> Page:  # noqa: F811 (browser is a fixture)
+def open_console(browser, base: str, lang: str = "de") -> Page:  # noqa: F811 (a fixture)
+    """The trainer's console in lang (the browser's own wish is English)."""
     trainer = Page(browser)
     trainer.page.goto(base + "/trainer/login")
     trainer.page.fill("input[name=token]", TOKEN)
     trainer.page.click("form button[type=submit], form input[type=submit]")
     trainer.page.wait_for_url(base + "/trainer")
+    trainer.page.goto(f"{base}/trainer?lang={lang}")
     return trainer
 
 

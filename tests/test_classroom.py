@@ -173,6 +173,28 @@ def test_the_list_shows_joins_connections_progress_and_hands(server, trainer):
     term.close()
 
 
+def test_the_list_says_who_is_stuck_and_how_often_a_check_failed(server, trainer):
+    _, _, anna = join(server, "Anna")
+    row = call(trainer, "GET", "/api/trainer/attendees")[1][0]
+    assert row["stuck_since"] == row["step_since"] and row["fails"] == row["failed_at"] == {}
+    assert anna.post("/api/steps/chroot/check")[1]["passed"] is False
+    first = time.time()
+    assert anna.post("/api/steps/chroot/check")[1]["passed"] is False
+    row = call(trainer, "GET", "/api/trainer/attendees")[1][0]
+    assert row["step"] == "chroot" and row["stuck_since"] == row["step_since"]
+    assert row["fails"] == {"chroot": 2} and first <= row["failed_at"]["chroot"] <= time.time()
+    assert anna.post("/api/steps/intro/check")[1]["passed"]  # passed where it is: not stuck
+    row = call(trainer, "GET", "/api/trainer/attendees")[1][0]
+    assert row["step"] == "intro" and row["stuck_since"] is None
+    assert row["fails"] == {"chroot": 2} and row["failed"] == ["chroot"]  # still counted
+    for block in (0, 1):  # mkdir, tar: chroot passes; its failures stay on record
+        assert anna.post("/api/steps/chroot/run", {"block": block})[0] == 200
+    assert anna.post("/api/steps/chroot/check")[1]["passed"]
+    row = call(trainer, "GET", "/api/trainer/attendees")[1][0]
+    assert row["stuck_since"] is None and sorted(row["passed"]) == ["chroot", "intro"]
+    assert row["fails"] == {"chroot": 2} and row["failed"] == []
+
+
 def test_live_updates_reach_the_console_without_a_reload(server):
     req = urllib.request.Request(server + "/api/trainer/events",
                                  headers={"Authorization": f"Bearer {TOKEN}"})

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS progress (
     step TEXT NOT NULL,
     passed INTEGER NOT NULL,
     checked REAL NOT NULL,
+    fails INTEGER NOT NULL DEFAULT 0,
+    failed REAL,
     PRIMARY KEY (attendee, step)
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +49,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     PRIMARY KEY (attendee, step, block)
 );
 """
+# Columns that came after the first release: a state folder from before gets them added.
+ADDED = {("attendees", "hand"): "REAL",
+         ("progress", "fails"): "INTEGER NOT NULL DEFAULT 0",  # failed checks of the step
+         ("progress", "failed"): "REAL"}                       # when the last one failed
 # How a task was solved, as the trainer's grid shows it: the first that applies.
 SOLVED_BY = ("catchup", "solution", "hint", "alone")
 
@@ -86,9 +92,11 @@ class Attendees:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(attendees)")}
-        if "hand" not in columns:  # a state folder from before raised hands
-            self._db.execute("ALTER TABLE attendees ADD COLUMN hand REAL")
+        for table in {t for t, _ in ADDED}:
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for (t, column), kind in ADDED.items():
+                if t == table and column not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self._lock = threading.Lock()
 
     def _one(self, sql: str, args: tuple = ()) -> tuple | None:
@@ -170,9 +178,14 @@ class Attendees:
     # -- progress -----------------------------------------------------------------------
 
     def record_check(self, attendee_id: int, step: str, passed: bool) -> None:
-        self._run("INSERT INTO progress (attendee, step, passed, checked) VALUES (?, ?, ?, ?) "
-                  "ON CONFLICT (attendee, step) DO UPDATE SET passed = excluded.passed, "
-                  "checked = excluded.checked", (attendee_id, step, int(passed), time.time()))
+        """The step's last result; a failure also counted, with its time (the console's
+        "stuck longest" tells trying from waiting by them)."""
+        now, failed = time.time(), int(not passed)
+        self._run("INSERT INTO progress (attendee, step, passed, checked, fails, failed) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (attendee, step) DO UPDATE SET "
+                  "passed = excluded.passed, checked = excluded.checked, "
+                  "fails = fails + excluded.fails, failed = coalesce(excluded.failed, failed)",
+                  (attendee_id, step, int(passed), now, failed, now if failed else None))
 
     def progress(self, attendee_id: int) -> dict[str, bool]:
         """The last check result of every step the attendee has checked."""
@@ -187,6 +200,16 @@ class Attendees:
         found: dict[int, dict[str, bool]] = {}
         for attendee, step, passed in rows:
             found.setdefault(attendee, {})[step] = bool(passed)
+        return found
+
+    def all_failures(self) -> dict[int, dict[str, tuple[int, float]]]:
+        """attendee -> step -> (failed checks, time of the last), for steps that failed once."""
+        with self._lock:
+            rows = self._db.execute("SELECT attendee, step, fails, failed FROM progress "
+                                    "WHERE fails > 0").fetchall()
+        found: dict[int, dict[str, tuple[int, float]]] = {}
+        for attendee, step, fails, failed in rows:
+            found.setdefault(attendee, {})[step] = (fails, failed)
         return found
 
     # -- tasks --------------------------------------------------------------------------

@@ -45,18 +45,24 @@ class Classroom:
     def snapshot(self) -> list[dict]:
         """Every attendee, raised hands first (longest waiting first), then by joining."""
         progress = self.attendees.all_progress()
+        failures = self.attendees.all_failures()
         tasks = self.attendees.tasks()
         now = time.time()
         rows = []
         for a in self.attendees.all():
             roles = self._roles(a)
             done = progress.get(a.id, {})
+            failed = failures.get(a.id, {})
             rows.append({
                 "id": a.id, "name": a.name, "connected": "attendee" in roles,
                 "step": a.step, "step_since": a.step_since,
                 "on_step_for": round(now - a.step_since) if a.step_since else None,
                 "passed": [s for s, ok in done.items() if ok],
                 "failed": [s for s, ok in done.items() if not ok],
+                # Stuck: on the current step since then, and it has not passed (yet).
+                "stuck_since": a.step_since if a.step and not done.get(a.step) else None,
+                "fails": {step: n for step, (n, _) in failed.items()},
+                "failed_at": {step: at for step, (_, at) in failed.items()},
                 "hand_raised": a.hand is not None, "hand_since": a.hand,
                 "watched": "watch" in roles or "takeover" in roles,
                 "taken_over": "takeover" in roles,

@@ -28,10 +28,10 @@ from labsteps.talk.loader import CHAPTERS
 from web import current_lab
 from web.api import json_body, kernel_model
 from web.errors import ApiError
+from web.session import language
 from web.terminal import serve
 
 bp = Blueprint("trainer", __name__)
-
 
 
 def _mark(token: str) -> str:
@@ -90,11 +90,12 @@ def logout():
 @bp.get("/trainer")
 def console():
     lab = current_lab()
-    steps = [{"id": s.id, "title": s.title["de"], "chapter": s.chapter,
+    lang = language()  # as an attendee's page chooses it: ?lang=, the session's, the browser's
+    steps = [{"id": s.id, "title": s.title[lang], "chapter": s.chapter,
               "tasks": [b.index for b in s.blocks if b.kind == "task"],
               "available": not lab.runner.missing.get(s.id)} for s in lab.steps()]
     return render_template("trainer.html", steps=steps, code=lab.attendees.code(),
-                           chapters=_chapters())
+                           chapters=_chapters(), lang=lang)
 
 
 # -- API -------------------------------------------------------------------------------

@@ -150,6 +150,10 @@ class LabHosts:
         self._busy: dict[str, threading.Lock] = {}  # one create/destroy per name at a time
         self._closed = False
         self._next_slot = 0
+        # A class joining at once: a few lab hosts start at a time, in turn, so the first
+        # attendees are in at once and the middle one after half the rush. Started all
+        # together they would share the CPU and all be ready only at its end.
+        self._starting = threading.BoundedSemaphore(2 * (os.cpu_count() or 1))
         self._starter = Starter({"PATH": LOGIN_ENV["PATH"]})
         # Lab hosts' pid 1 are orphaned by their start-up helper. As a subreaper this
         # process adopts them and reaps them on destroy, whatever the host's init does.
@@ -174,7 +178,8 @@ class LabHosts:
                 raise LabHostError(f"{path} is missing: run `make install` (or nslab doctor)")
         with self._one_at_a_time(name), _as_labhost_error("start", name):
             self._destroy(name)
-            return self._create(name, hostname)
+            with self._starting:
+                return self._create(name, hostname)
 
     def _create(self, name: str, hostname: str | None) -> LabHost:
         cg = self._claim()

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from labsteps.talk.loader import load_steps
 from tests.apiclient import Api
@@ -111,3 +112,22 @@ def test_a_failing_run_gives_its_turn_back(one_at_a_time, server):
     # A wrong request (no such block) does not wait for a turn at all.
     status, body = ben.post("/api/steps/intro/run", {"block": 99})
     assert status == 400 and body["error"] == "bad_block"
+
+
+def test_a_page_that_reconnects_at_once_does_not_spoil_a_catchup(server):
+    """Catch-up makes the lab host afresh and closes its terminals; the page reconnects at
+    once. It must wait for the new lab host, not make yet another under Catch-up's feet."""
+    anna = Api.joined(server, "Anna")
+    term = Term(server, anna.cookie)
+    term.event("hello")
+    catchup, caught_up = in_background(lambda: anna.post(f"/api/steps/{TARGET}/solve"))
+    reconnects = 0
+    while catchup.is_alive():
+        try:
+            term.pump(0.05)
+        except ConnectionClosed:
+            term = Term(server, anna.cookie)  # as terminal.js does on 1012, only sooner
+            reconnects += 1
+    catchup.join()
+    assert reconnects >= 1
+    assert caught_up[0][0] == 200 and caught_up[0][1]["passed"], caught_up

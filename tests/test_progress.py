@@ -100,6 +100,7 @@ def test_a_run_behind_a_catchup_hears_its_place_then_works(one_at_a_time, server
 
 
 def test_a_failing_run_gives_its_turn_back(one_at_a_time, server):
+    assert Api(server).get("/api/me/progress")[0] == 401  # an attendee's own, as /api/me
     ben = Api.joined(server, "Ben")
     # No container runs yet: the block that names one fails, inside its turn.
     status, body = ben.post("/api/steps/conclusion/run", {"block": 1})

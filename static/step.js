@@ -25,14 +25,91 @@ function showResult(figure, text, ok) {
   out.textContent = text;
 }
 
+// Where this lab host's Run, Check or Catch-up is: its place in the queue, or which block
+// (of which step) runs. The terminals' "progress" event says each change; GET
+// /api/me/progress says it again for a page that was not listening (a terminal socket that
+// was closed by Catch-up's fresh lab host, a page loaded in the middle of it).
+const progressBox = document.getElementById("progress");
+let runningFigure = null;  // the block whose Run this page waits for
+let pending = 0;  // this page's requests underway
+
+function fill(text, vars) {
+  return Object.entries(vars).reduce((t, [k, v]) => t.replaceAll(`{${k}}`, v), text);
+}
+
+// What to say of a queued or working request; null for work too short to be worth a line
+// (one block's Run says "running" at its block already, a Check takes a moment).
+function progressText(p) {
+  if (p.state === "queued") return fill(T.queued, p);
+  if (p.what === "run" && p.blocks > 1) return fill(T.running_of, p);
+  if (p.what !== "catchup") return null;
+  if (!p.at) return T.fresh;  // Catch-up makes the lab host afresh first
+  if (p.done === p.total) return fill(T.catchup_check, p);
+  return fill(T.catchup_at, {...p, step: p.step_no, title: p.title[page.dataset.lang] || p.at});
+}
+
+function showProgress(p) {
+  const text = p && (p.state === "queued" || p.state === "working") ? progressText(p) : null;
+  // A queued Run says so where it was pressed, too.
+  if (runningFigure && p && p.what === "run" && p.step === stepId) {
+    showResult(runningFigure, p.state === "queued" ? text : T.running);
+  }
+  if (!text) {
+    progressBox.replaceChildren();
+    return;
+  }
+  let line = progressBox.querySelector(".progress-text");
+  if (!line) {
+    line = Object.assign(document.createElement("p"), {className: "progress-text"});
+    progressBox.replaceChildren(line);
+  }
+  if (line.textContent !== text) line.textContent = text;
+  progressBox.classList.toggle("queued", p.state === "queued");
+  let bar = progressBox.querySelector("progress");
+  if (p.what === "catchup" && p.state === "working" && p.total) {
+    if (!bar) {
+      bar = Object.assign(document.createElement("progress"), {max: 1});
+      bar.setAttribute("aria-label", T.progress);
+      progressBox.appendChild(bar);
+    }
+    bar.max = p.total;
+    bar.value = p.done;
+  } else if (bar) {
+    bar.remove();
+  }
+}
+
+async function refreshProgress() {
+  try { showProgress(await api("/api/me/progress")); } catch (e) { /* the next event tells */ }
+}
+
+// While a request of this page is underway and no terminal socket is open to hear the
+// events, ask now and then.
+setInterval(() => {
+  const hearing = Object.values(terminals).some((t) => t.ws && t.ws.readyState === WebSocket.OPEN);
+  if (pending && !hearing) refreshProgress();
+}, 2000);
+
+async function underway(work) {
+  pending += 1;
+  try {
+    return await work();
+  } finally {
+    pending -= 1;
+    refreshProgress();  // the "done" event may have gone to a socket that was reconnecting
+  }
+}
+
 async function runBlock(figure) {
   const button = figure.querySelector(".run");
   const index = Number(figure.dataset.block);
   const term = terminals[figure.querySelector(".where").textContent === "T2" ? 2 : 1];
   button.disabled = true;
   showResult(figure, T.running);
+  runningFigure = figure;
   try {
-    const {results} = await api(`/api/steps/${stepId}/run`, {block: index});
+    const {results} = await underway(() => api(`/api/steps/${stepId}/run`, {block: index}));
+    runningFigure = null;  // the answer is here: a late event must not cover it
     const r = results[0];
     const expected = blockInfo[index].expect;
     const ok = r.exit_code === null || expected === null ? null : r.exit_code === expected;
@@ -41,6 +118,7 @@ async function runBlock(figure) {
     showResult(figure, text, ok);
     await refreshCommands();
   } catch (e) {
+    if (runningFigure === figure) runningFigure = null;
     showResult(figure, e.message, false);
   } finally {
     button.disabled = !blockInfo[index].ready;
@@ -124,7 +202,7 @@ function showChecks(result) {
 async function check(button, path, body) {
   button.disabled = true;
   try {
-    showChecks(await api(path, body));
+    showChecks(await underway(() => api(path, body)));
     await refreshCommands();
   } catch (e) {
     const list = document.getElementById("checklist");
@@ -179,6 +257,9 @@ document.addEventListener("DOMContentLoaded", () => {
 function listen(term) {
   term.on("goto", (msg) => { if (msg.step !== stepId) location.href = `/step/${msg.step}`; });
   term.on("kernel", (msg) => { if (picture) picture.announce(msg.version); });
+  term.on("progress", showProgress);
+  // (Re)connected: what happened while the socket was closed (Catch-up closes it).
+  if (term.n === 1) term.on("hello", refreshProgress);
   term.on("watch", (msg) => {
     const banner = document.getElementById("watched");
     banner.hidden = !msg.watching;

@@ -50,6 +50,11 @@ class Lab:
     # Terminal websockets open or opening, per (lab host, terminal): each holds a thread.
     tabs: Counter = field(default_factory=Counter)
     tabs_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Per lab host: whoever looks for it (a page reconnecting) waits while another makes it
+    # afresh (Catch-up, a reset). Between the old one's end and the new one's record there
+    # is no lab host, and a page that looked then made yet another, under Catch-up's feet.
+    making: dict[str, threading.Lock] = field(default_factory=dict)
+    making_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
@@ -76,14 +81,19 @@ class Lab:
     def labhost(self, attendee: Attendee):
         """The attendee's running lab host, made (again) when it is missing or stopped."""
         self._start_janitor()
-        host = self.hosts.get(attendee.lab)
-        if host is None or not host.alive():
-            if self.terminals is not None:
-                self.terminals.close_all(attendee.lab)
-            if host is None and attendee.created < self.started:
-                self.restarted.add(attendee.id)  # the page says so, once
-            host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
-        return host
+        with self._making(attendee.lab):
+            host = self.hosts.get(attendee.lab)
+            if host is None or not host.alive():
+                if self.terminals is not None:
+                    self.terminals.close_all(attendee.lab)
+                if host is None and attendee.created < self.started:
+                    self.restarted.add(attendee.id)  # the page says so, once
+                host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
+            return host
+
+    def _making(self, lab: str) -> threading.Lock:
+        with self.making_lock:  # one per lab host ever made: as many as attendees
+            return self.making.setdefault(lab, threading.Lock())
 
     def _start_janitor(self) -> None:
         if self.janitor != os.getpid() and self.terminals is not None:
@@ -116,10 +126,12 @@ class Lab:
                     log.info("ended the lab host of %s: away for %.0f s", attendee.name, away)
 
     def reset_labhost(self, attendee: Attendee):
-        """The attendee's lab host, fresh: terminals closed (their pages reconnect)."""
-        if self.terminals is not None:
-            self.terminals.close_all(attendee.lab)
-        return self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
+        """The attendee's lab host, fresh: terminals closed (their pages reconnect, and wait
+        until the new one is there)."""
+        with self._making(attendee.lab):
+            if self.terminals is not None:
+                self.terminals.close_all(attendee.lab)
+            return self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
 
     def terminal(self, attendee: Attendee, n: int) -> Terminal:
         self.labhost(attendee)

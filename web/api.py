@@ -86,6 +86,13 @@ def kernel_model(attendee):
     return jsonify({**model, "version": version})
 
 
+@bp.get("/me/progress")
+def my_progress():
+    """Where the attendee's Run, Check or Catch-up is (queued, or which block runs): what
+    the terminals' "progress" event last said, for a page that was not listening."""
+    return jsonify(current_lab().runner.turns.state(require_attendee().lab))
+
+
 @bp.post("/me/reset")
 def reset_me():
     current_lab().reset_labhost(require_attendee())

@@ -5,12 +5,15 @@ the shell's prompt (labsteps/terminal/shell.py reads the marks). Check asks
 labsteps/talk/checks.py about the lab host's state. Catch-up (solve) makes the lab host
 fresh and runs every block of the talk up to the end of a step, the way an attendee
 pressing Run would have.
+
+All three take turns (labsteps/talk/turns.py): a few at work at once, the rest queued, and
+the lab host's page told its place in the queue, and then which block (of which step) runs.
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 
 from labsteps.errors import (
     BadBlock,
@@ -24,6 +27,7 @@ from labsteps.errors import (
 from labsteps.talk.checks import run_check
 from labsteps.talk.inspect import LabView
 from labsteps.talk.loader import PLACEHOLDER, Block, Step
+from labsteps.talk.turns import Turns
 from labsteps.terminal import pty
 
 
@@ -32,8 +36,9 @@ class Runner:
                  missing: dict[str, list[str]] | None = None, at_once: int = 4):
         self.steps = steps
         # How many Runs, Checks and Catch-ups work at once; the rest wait their turn, so
-        # that under a rush the terminals' keys and echoes stay ahead of batch work.
-        self.batch = threading.BoundedSemaphore(at_once)
+        # that under a rush the terminals' keys and echoes stay ahead of batch work. The
+        # page hears where its request is over the lab host's terminals.
+        self.turns = Turns(at_once, terminals.announce) if terminals else Turns(at_once)
         self.missing = missing or {}  # step id -> kernel features it needs and this host lacks
         self.by_id = {s.id: s for s in steps}
         self.hosts = hosts
@@ -66,35 +71,36 @@ class Runner:
     # -- run -----------------------------------------------------------------------
 
     def run(self, lab: str, step_id: str, index: int | None = None) -> list[dict]:
-        with self.batch:
-            return self._run(lab, step_id, index)
-
-    def _run(self, lab: str, step_id: str, index: int | None = None) -> list[dict]:
         """Run one block, or every runnable block of the step in order (stopping at the
         first whose exit status is not the expected one)."""
+        chosen = self._chosen(step_id, index)  # a wrong request does not wait its turn
+        with self.turns.turn(lab, "run", step_id, block=1, blocks=len(chosen)) as work:
+            results = []
+            for n, block in enumerate(chosen, 1):
+                work.report(block=n, blocks=len(chosen))
+                result = self.run_block(lab, block)
+                results.append(result)
+                if block.expect is not None and result["exit_code"] != block.expect \
+                        and block.wait:
+                    break
+            return results
+
+    def _chosen(self, step_id: str, index: int | None) -> list[Block]:
         step = self.step(step_id)
         self._available(step)
         blocks = step.blocks
-        if index is not None:
-            if not 0 <= index < len(blocks):
-                raise BadBlock(f"Step {step_id!r} has blocks 0 to {len(blocks) - 1}; there "
-                               f"is no block {index}.")
-            if blocks[index].kind == "task":
-                raise NotRunnable("This is a task: do it yourself in the terminal, then "
-                                  "Check. The hint and the solution are there if you need them.")
-            if not blocks[index].runnable:
-                raise NotRunnable("This block is shown for comparison only: it needs Docker, "
-                                  "which the lab does without.")
-            chosen = [blocks[index]]
-        else:
-            chosen = [b for b in blocks if b.runnable and b.kind == "command"]
-        results = []
-        for block in chosen:
-            result = self.run_block(lab, block)
-            results.append(result)
-            if block.expect is not None and result["exit_code"] != block.expect and block.wait:
-                break
-        return results
+        if index is None:
+            return [b for b in blocks if b.runnable and b.kind == "command"]
+        if not 0 <= index < len(blocks):
+            raise BadBlock(f"Step {step_id!r} has blocks 0 to {len(blocks) - 1}; there "
+                           f"is no block {index}.")
+        if blocks[index].kind == "task":
+            raise NotRunnable("This is a task: do it yourself in the terminal, then "
+                              "Check. The hint and the solution are there if you need them.")
+        if not blocks[index].runnable:
+            raise NotRunnable("This block is shown for comparison only: it needs Docker, "
+                              "which the lab does without.")
+        return [blocks[index]]
 
     def run_block(self, lab: str, block: Block) -> dict:
         before = self._containers(lab) if block.starts_container else None
@@ -149,7 +155,10 @@ class Runner:
     # -- check and solve -----------------------------------------------------------
 
     def check(self, lab: str, step_id: str) -> dict:
-        with self.batch:
+        step = self.step(step_id)
+        if self.missing.get(step.id):  # nothing to look at: no turn needed
+            return self._check(lab, step_id)
+        with self.turns.turn(lab, "check", step_id):
             return self._check(lab, step_id)
 
     def _check(self, lab: str, step_id: str) -> dict:
@@ -169,21 +178,36 @@ class Runner:
                            "problem": problem})
         return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
-    def solve(self, lab: str, step_id: str, make_fresh) -> dict:
-        with self.batch:
-            return self._solve(lab, step_id, make_fresh)
-
-    def _solve(self, lab: str, step_id: str, make_fresh) -> dict:
+    def solve(self, lab: str, step_id: str, make_fresh: Callable[[], object]) -> dict:
         """Fresh lab host (make_fresh() makes it), then every block up to step_id."""
         target = self.step(step_id)
-        make_fresh()
-        for step in self.steps:
+        plan = self._plan(target)
+        # No "at" yet: the page says the lab host is being made afresh.
+        with self.turns.turn(lab, "catchup", step_id, steps=plan[-1][0], done=0,
+                             total=sum(len(blocks) for _, _, blocks in plan)) as work:
+            make_fresh()
+            done = 0
+            for number, step, blocks in plan:
+                for n, block in enumerate(blocks, 1):
+                    work.report(at=step.id, title=step.title, step_no=number, block=n,
+                                blocks=len(blocks), done=done)
+                    self.run_block(lab, block)
+                    done += 1
+            work.report(done=done)  # all ran; the check is left: the bar is full
+            return self._check(lab, step_id)
+
+    def _plan(self, target: Step) -> list[tuple[int, Step, list[Block]]]:
+        """What Catch-up runs: (the step's number in the talk, from 1; the step; its blocks,
+        a task's solution too) for every step up to target that has something to run. The
+        last entry is the target, so the page can say "step 4 of 9" as the sidebar counts."""
+        plan = []
+        for number, step in enumerate(self.steps, 1):
             if step.order > target.order:
                 break
-            for block in step.blocks:  # a task's solution too: Catch-up does it all
-                if block.runnable and not self.missing.get(step.id):
-                    self.run_block(lab, block)
-        return self._check(lab, step_id)
+            runs = [] if self.missing.get(step.id) else [b for b in step.blocks if b.runnable]
+            if runs or step is target:
+                plan.append((number, step, runs))
+        return plan
 
     def _available(self, step: Step) -> None:
         if self.missing.get(step.id):

@@ -7,7 +7,9 @@ Per class size, one server of the bench's own: everyone joins at the same moment
 presses Run on every block of the talk chapter and Check on every step (as the step page
 does; tasks are left to the attendee, so their checks are not counted). Prints the table of
 issue 15: join p50/max, the whole talk per attendee, failed checks, the typist's echo
-p50/p99/p99.9/max, and how long a new group takes with what it left behind.
+p50/p99/p99.9/max, and how long a new group takes with what it left behind; then how long
+after joining each lab host was ready (the page joins without waiting for it, so its talk
+shows at once and its terminals wait), and CPU and memory per attendee for the sizing.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ def _in_lab_host(pid: int) -> bool:
 def attendee(base: str, name: str, out: dict, start: threading.Event) -> None:
     start.wait()
     t = time.monotonic()
-    api = Api.joined(base, name)
+    api = Api.joined(base, name, wait=False)  # as the page joins: the talk shows at once
     out["join"] = time.monotonic() - t
+    while api.get("/api/me")[1]["sandbox"]["state"] == "starting":
+        time.sleep(0.05)
+    out["ready"] = time.monotonic() - t  # ...and its terminals have a lab host
     t = time.monotonic()
     failed = []
     status, steps = api.get("/api/steps")
@@ -162,7 +167,9 @@ def one_class(n: int) -> dict:
         new_group = time.monotonic() - t
         left = LabHosts(Config.from_env(state_dir=state)).list()
     joins = [r["join"] for r in results if "join" in r]
+    ready = [r["ready"] for r in results if "ready" in r]
     return {"n": n, "join_p50": statistics.median(joins), "join_max": max(joins),
+            "ready_p50": statistics.median(ready), "ready_max": max(ready),
             "talk_p50": statistics.median(r["talk"] for r in results if "talk" in r),
             "failed": sum(len(r.get("failed", [])) for r in results),
             "failures": [f for r in results for f in r.get("failed", [])][:5],
@@ -193,6 +200,11 @@ def main() -> None:
               f"{r['left']} lab hosts left |")
         for f in r["failures"]:
             print(f"  failed: {f}")
+    print()
+    print("| class | lab host ready after joining, p50 / max |")
+    print("| --- | --- |")
+    for r in rows:
+        print(f"| {r['n']} | {r['ready_p50']:.2f} / {r['ready_max']:.2f} s |")
     print()
     print("| class | CPU per attendee, whole talk | lab host memory after the talk, mean "
           "| server memory per attendee (idle server) |")

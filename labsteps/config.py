@@ -38,7 +38,7 @@ class Config:
     secret_key: str | None = None  # signs session cookies; default: kept in the state folder
     features_off: str = ""  # kernel features to treat as missing (steps needing them: shown only)
     load_modules: str = ""  # modules to load at start on purpose, e.g. "nf_tables,nft_nat"
-    batch_at_once: int = 4  # Runs, Checks and Catch-ups at work at once; the rest wait
+    batch_at_once: int = 0  # Runs, Checks and Catch-ups at work at once (0: cores + 1)
     idle_expiry: float = 7200.0  # seconds an attendee may be away before their lab host ends
     trainer_name: str = ""  # the trainer who runs the lab, shown above the talk's intro
     trainer_contact: str = ""  # how to reach them (a mail address, a chat handle)

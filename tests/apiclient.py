@@ -14,8 +14,8 @@ class Api:
         self.base, self.cookie = base, cookie
 
     @classmethod
-    def joined(cls, base: str, name: str) -> Api:
-        return cls(base, join(base, name))
+    def joined(cls, base: str, name: str, wait: bool = True) -> Api:
+        return cls(base, join(base, name, wait))
 
     def call(self, method: str, path: str, body: object = None, raw: bytes | None = None,
              timeout: float = 300) -> tuple[int, object]:

@@ -16,9 +16,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 
-def join(base: str, name: str) -> str:
-    """POST /api/join; the Cookie header value of the new session."""
-    req = urllib.request.Request(base + "/api/join", data=json.dumps({"name": name}).encode(),
+def join(base: str, name: str, wait: bool = True) -> str:
+    """POST /api/join; the Cookie header value of the new session. wait=False joins as the
+    page does: the answer comes at once, the lab host starts meanwhile."""
+    req = urllib.request.Request(base + "/api/join",
+                                 data=json.dumps({"name": name, "wait": wait}).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(req, timeout=30) as res:
         assert res.status == 201

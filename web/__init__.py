@@ -15,7 +15,7 @@ from pathlib import Path
 from flask import Flask
 
 from labsteps.config import Config
-from labsteps.errors import LabHostError, UnknownStep
+from labsteps.errors import LabFull, LabHostError, UnknownStep
 from labsteps.sandbox import doctor, features
 from labsteps.sandbox.labhost import LabHosts, hostname_for
 from labsteps.talk.live import KernelWatch, watch_lab
@@ -55,6 +55,9 @@ class Lab:
     # is no lab host, and a page that looked then made yet another, under Catch-up's feet.
     making: dict[str, threading.Lock] = field(default_factory=dict)
     making_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Lab hosts started in the background for a page's join, and a word when one is done.
+    starting: set[str] = field(default_factory=set)
+    starts: threading.Condition = field(default_factory=threading.Condition)
 
     def ready(self) -> bool:
         return self.hosts is not None and not self.problems
@@ -90,6 +93,42 @@ class Lab:
                     self.restarted.add(attendee.id)  # the page says so, once
                 host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
             return host
+
+    def start_labhost(self, attendee: Attendee) -> None:
+        """Start the attendee's lab host in the background, so that a class joining at once
+        sees the talk at once. Whoever needs the lab host (a terminal, Run, Check) waits
+        for it; should the start fail, the next of them tries again and says why.
+        LabFull at once when the capacity, counting those still starting, is reached."""
+        lock = self._making(attendee.lab)
+        with self.starts:
+            if self.hosts.room() - len(self.starting) <= 0:
+                raise LabFull(f"all {self.config.capacity} lab hosts are taken")
+            self.starting.add(attendee.lab)
+        lock.acquire()  # released by the thread, once the lab host is there (or is not)
+
+        def make() -> None:
+            try:
+                self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
+            except Exception as e:  # said again by the next one who needs the lab host
+                log.warning("starting the lab host of %s: %s", attendee.name, e)
+            finally:
+                with self.starts:
+                    self.starting.discard(attendee.lab)
+                    self.starts.notify_all()
+                lock.release()
+
+        self._start_janitor()
+        threading.Thread(target=make, daemon=True, name="nslab-start").start()
+
+    def is_starting(self, lab: str) -> bool:
+        with self.starts:
+            return lab in self.starting
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Wait until no lab host is starting in the background (a new group or the
+        server's stop would otherwise sweep before one is made, and leave it)."""
+        with self.starts:
+            return self.starts.wait_for(lambda: not self.starting, timeout)
 
     def _making(self, lab: str) -> threading.Lock:
         with self.making_lock:  # one per lab host ever made: as many as attendees
@@ -147,6 +186,7 @@ class Lab:
         self.stopping.set()
         if self.hosts is not None:
             self.hosts.close()
+            self.settle(10)
         if self.terminals is not None:
             self.terminals.shutdown()
         if self.kernel is not None:
@@ -212,7 +252,8 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     app.extensions["nslab"] = Lab(
         config=config, attendees=attendees, hosts=hosts, terminals=terminals,
         runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v},
-                      at_once=max(1, config.batch_at_once)),
+                      at_once=config.batch_at_once if config.batch_at_once > 0
+                      else (os.cpu_count() or 1) + 1),
         problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
         classroom=Classroom(attendees, hosts, terminals, steps))

@@ -39,9 +39,15 @@ def join():
     lab.attendees.check_code(body.get("code"))
     if _memory_available() < parse_size(lab.config.memory_max) // 2:
         raise LabFull("the machine has too little memory left for another lab host")
+    wait = body.get("wait", True)
+    if not isinstance(wait, bool):
+        raise ApiError(400, "bad_request", "\"wait\" is true or false.")
     attendee = lab.attendees.join(body.get("name"))
     try:
-        lab.hosts.create(attendee.lab, hostname=lab.hostname(attendee))
+        if wait:
+            lab.hosts.create(attendee.lab, hostname=lab.hostname(attendee))
+        else:  # the page: it shows the talk at once, its terminals wait for the lab host
+            lab.start_labhost(attendee)
     except BaseException:  # LabFull, or whatever went wrong: the name is free again
         lab.attendees.remove(attendee.id)
         raise
@@ -56,6 +62,8 @@ def me():
     lab = current_lab()
     host = lab.hosts.get(attendee.lab)
     state = "none" if host is None else ("running" if host.alive() else "stopped")
+    if host is None and lab.is_starting(attendee.lab):
+        state = "starting"
     return jsonify(attendee=attendee.public(),
                    sandbox={"state": state, "hostname": host.hostname if host else None},
                    hand_raised=attendee.hand is not None)

@@ -191,6 +191,8 @@ def _restarted(attendee) -> str | None:
     """Whether to say, once, that this lab host is a fresh one: "restarted" (the lab was),
     "expired" (the attendee was away longer than the lab keeps lab hosts), or None."""
     lab = current_lab()
+    if lab.is_starting(attendee.lab):  # just joined: the page need not wait for it
+        return None
     try:
         lab.labhost(attendee)  # made again now if a restart swept it
     except (LabHostError, OSError):

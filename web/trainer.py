@@ -142,6 +142,7 @@ def reset():
     body = json_body()
     lab = current_lab()
     if body.get("all") is True:
+        lab.settle()  # a lab host still starting would be made after the sweep
         new = lab.classroom.new_group(code_enabled=lab.config.workshop_code != "")
         return jsonify(status="new group", code=new)
     if "attendee" not in body:

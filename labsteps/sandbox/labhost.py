@@ -312,6 +312,10 @@ class LabHosts:
         hosts = (self.get(p.stem) for p in sorted(self.records.glob("*.json")))
         return [h for h in hosts if h is not None]
 
+    def room(self) -> int:
+        """How many more lab hosts the capacity allows now."""
+        return self.config.capacity - len(list(self.records.glob("*.json")))
+
     def close(self) -> None:
         """Make no more lab hosts (the server is stopping); destroy and sweep still work."""
         self._closed = True
@@ -350,8 +354,7 @@ class LabHosts:
 
     def _claim(self) -> cgroup.LabCgroup:
         with self._lock:
-            live = len(list(self.records.glob("*.json")))
-            if live >= self.config.capacity:
+            if self.room() <= 0:
                 raise LabFull(f"all {self.config.capacity} lab hosts are taken")
             # From the slot after the last one taken: a class joining at once would
             # otherwise try every taken slot again, each a mkdir, all under this lock.

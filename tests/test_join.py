@@ -89,3 +89,16 @@ def test_wait_is_true_or_false(server):
     status, body = Api(server).post("/api/join", {"name": "Fritz", "wait": "no"})
     assert status == 400 and body["error"] == "bad_request"
     assert Api(server).post("/api/join", {"name": "Fritz"})[0] == 201  # the name is free
+
+
+def test_a_language_chosen_stays_though_an_older_request_answers_later(server):
+    """The cookie comes only with a change: an answer to a request sent with the old
+    cookie (the page's own fetches, racing a language switch) cannot put it back."""
+    anna = Api.joined(server, "Greta", wait=False)
+    old = anna.cookie
+    req = urllib.request.Request(server + "/api/me", headers={"Cookie": old})
+    with urllib.request.urlopen(req, timeout=30) as res:
+        assert res.headers.get_all("Set-Cookie") is None
+    anna.get("/api/steps/intro?lang=en")
+    assert anna.cookie != old  # the language is in the new cookie
+    assert anna.get("/api/steps/intro")[1]["title"] == "Me, and the goal"

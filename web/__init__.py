@@ -225,6 +225,9 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         SESSION_COOKIE_NAME="nslab_session",
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        # The cookie is sent when the session changes (a join, a language), not with every
+        # answer: an answer to a request sent before the change would put the old one back.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     problems = doctor.problems(config)
     hosts = None

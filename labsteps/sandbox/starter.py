@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+import weakref
 from pathlib import Path
 
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ class Starter:
     """Start lab hosts through the start-up process; safe to call from many threads.
 
     Dropping a Starter closes the process's stdin, so it ends: the thread that reads its
-    replies holds the list of waiters, never the Starter."""
+    replies holds the list of waiters, never the Starter, and a finalizer closes the pipe."""
 
     def __init__(self, env: dict[str, str]):
         self.env = env
@@ -81,6 +82,9 @@ class Starter:
                 [sys.executable, "-I", "-S", "-c", _SERVE, str(_PACKAGE_PARENT)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env)
             self._owner = os.getpid()
+            # Dropped without close(), the Popen lives on in subprocess's list of children
+            # to reap, its stdin open: closing the pipe with the Starter ends the process.
+            weakref.finalize(self, self._proc.stdin.close)
             self._waiting = _Waiting()
             threading.Thread(target=self._waiting.read, args=(self._proc.stdout,),
                              daemon=True, name="nslab-starter").start()

@@ -286,7 +286,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
         terminals=terminals,
         runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v},
                       at_once=config.batch_at_once if config.batch_at_once > 0
-                      else (os.cpu_count() or 1) + 1),
+                      else (os.cpu_count() or 1) + 1, ahead={TRAINER_LAB}),
         problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
         classroom=Classroom(attendees, hosts, terminals, steps, trainer=trainer))

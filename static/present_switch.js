@@ -48,4 +48,6 @@
     if (document.visibilityState === "visible") again();
   });
   if (switches.some((b) => !b.hasAttribute("aria-checked"))) again();  // a page that did not say
+  // The trainer's own terminals may say it too (step.js hands their events on).
+  document.addEventListener("nslab:presenter", (e) => show(e.detail));
 })();

@@ -60,17 +60,23 @@
 
   // The viewer and the picture are made when the tab is first opened (an attendee who never
   // looks costs the trainer's lab host no model reads), and kept until presenting ends.
+  // The picture once the socket is in: by then the trainer has a lab host to draw (the
+  // socket makes one if need be; the model of none would be a 409).
+  function showPicture() {
+    if (picture || !nslab.KernelPicture || !state.presenting) return;
+    picture = new nslab.KernelPicture(trainerKernel, {url: "/api/presenter/kernel",
+      lang: page.dataset.lang, view: ownKernel.dataset.view || "processes"});
+  }
+
   function open() {
     if (!state.presenting) return null;
-    if (nslab.KernelPicture && !picture) {
-      picture = new nslab.KernelPicture(trainerKernel, {url: "/api/presenter/kernel",
-        lang: page.dataset.lang, view: ownKernel.dataset.view || "processes"});
-    }
+    if (viewer) showPicture();
     if (viewer || opening) return opening;
     opening = (async () => {
       const t = await nslab.openTerminal($("presenter-term"), 1, {
         path: "/ws/presenter", readOnly: true, fontSize: 14,
         stillWanted: async () => (await refresh()).presenting});
+      t.on("hello", showPicture);
       t.on("kernel", (msg) => { if (picture) picture.announce(msg.version); });
       t.on("presenter", update);
       t.on("gone", () => update({presenting: false}));

@@ -168,7 +168,7 @@ class LabTerminal {
         this.status(null);
         if (this.readOnly) this.mirror(msg.cols, msg.rows);
         else this.refit(true);
-      } else if (msg.type === "resize" && this.readOnly) {
+      } else if (msg.type === "size" && this.readOnly) {  // the shell was resized
         this.mirror(msg.cols, msg.rows);
       } else if (msg.type === "exit") {
         this.exitCode = msg.code;

@@ -97,6 +97,18 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         wait_screen(page, "#presenter-term", "presented-42")
         wait_picture(page, "#presenter-kernel", ["lab-trainer"])
         artifact(page, "attendee-trainer-tab.png")
+        # The trainer's size, the font made to fit: lines break where the trainer's do.
+        rows = "host => document.querySelectorAll(host + ' .xterm-rows > div').length"
+        fits = """host => { const h = document.querySelector(host);
+                     return h.querySelector('.xterm-screen').offsetWidth <= h.clientWidth; }"""
+        before = tp.evaluate(rows, "#term1")
+        assert page.evaluate(rows, "#presenter-term") == before
+        assert page.evaluate(fits, "#presenter-term")
+        tp.set_viewport_size({"width": 1400, "height": 700})
+        tp.wait_for_function(f"() => ({rows})('#term1') < {before}")
+        page.wait_for_function(f"() => ({rows})('#presenter-term') === {tp.evaluate(rows, '#term1')}",
+                               timeout=LIVE_MS)
+        assert page.evaluate(fits, "#presenter-term")
         page.reload()  # the tab stays chosen, and the screen comes back as it was
         expect(page.locator("#presenter-pane")).to_be_visible()
         wait_screen(page, "#presenter-term", "presented-42")

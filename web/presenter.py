@@ -137,7 +137,7 @@ def presenter_kernel():
     lab = current_lab()
     if not lab.presenter.on:
         raise not_presenting()
-    return kernel_model(lab.trainer())
+    return kernel_model(lab.trainer(), latest=True)
 
 
 @bp.route("/ws/presenter", websocket=True)

@@ -182,16 +182,28 @@ def test_the_console_leads_to_the_trainers_lab_host_and_presents_it(server, brow
         trainer.close()
 
 
-def test_following_the_trainer_is_the_attendees_choice(server, browser, tab):  # noqa: F811
+NAME = "Maria <b>M</b>"
+
+
+@pytest.fixture
+def named_env(server_env):
+    """A trainer with a name, markup in it (listed before `server`, so it starts with it)."""
+    server_env["NSLAB_TRAINER_NAME"] = NAME
+    return server_env
+
+
+def test_following_the_trainer_is_the_attendees_choice(named_env, server, browser, tab):  # noqa: F811
     as_trainer(server, "POST", "/api/trainer/present", {"on": True})
     page = tab.page
     tab.join(server, "Bert")
     page.wait_for_url(server + "/step/intro")
     tab.wait_prompt()
+    expect(page.locator("#tab-trainer")).to_contain_text(f"Trainer: {NAME}")
     follow = page.locator("#follow")
     as_trainer(server, "GET", "/api/trainer/steps/chroot")  # opening a step moves the trainer
     expect(follow).to_be_visible(timeout=LIVE_MS)
-    expect(follow).to_contain_text("step 4: A file system? chroot!")
+    expect(follow).to_contain_text(f"{NAME} is on step 4: A file system? chroot! — go there?")
+    assert page.locator("#page b, #term-tabs b").count() == 0
     page.wait_for_timeout(500)
     assert page.url == server + "/step/intro"
     page.locator("#follow-go").click()
@@ -199,9 +211,10 @@ def test_following_the_trainer_is_the_attendees_choice(server, browser, tab):  #
     expect(page.locator("#follow")).to_be_hidden()  # here now
     # The trainer never opened their lab host: the tab's socket makes it, then the picture.
     page.locator("#tab-trainer").click()
-    wait_screen(page, "#presenter-term", "root@lab-trainer")
+    wait_screen(page, "#presenter-term", "root@lab-maria")  # named after the trainer
+    hostname = as_trainer(server, "GET", "/api/trainer/kernel")["processes"][0]["hostname"]
     page.locator("#presenter-kernel .kp-tab", has_text="Processes").click()
-    wait_picture(page, "#presenter-kernel", ["lab-trainer"])
+    wait_picture(page, "#presenter-kernel", [hostname])
     as_trainer(server, "POST", "/api/trainer/present", {"on": False})
     expect(page.locator("#term-tabs")).to_be_hidden(timeout=LIVE_MS)
     assert not tab.errors, tab.errors

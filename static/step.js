@@ -1,9 +1,12 @@
-// The step page: Run, Copy, Check, Catch-up, and the two terminals beside the text.
+// The step page: Run, Copy, Check, Catch-up, and the two terminals beside the text. The
+// trainer's own step page is the same page on the trainer's routes (data-urls says which).
 "use strict";
 
 const page = document.getElementById("page");
 const stepId = page.dataset.step;
 const T = JSON.parse(page.dataset.texts);
+const urls = JSON.parse(page.dataset.urls);
+const trainerMode = page.dataset.mode === "trainer";
 const terminals = {};
 
 async function api(path, body) {
@@ -27,8 +30,9 @@ function showResult(figure, text, ok) {
 
 // Where this lab host's Run, Check or Catch-up is: its place in the queue, or which block
 // (of which step) runs. The terminals' "progress" event says each change; GET
-// /api/me/progress says it again for a page that was not listening (a terminal socket that
-// was closed by Catch-up's fresh lab host, a page loaded in the middle of it).
+// /api/me/progress (urls.progress) says it again for a page that was not listening (a
+// terminal socket that was closed by Catch-up's fresh lab host, a page loaded in the middle
+// of it).
 const progressBox = document.getElementById("progress");
 let runningFigure = null;  // the block whose Run this page waits for
 let pending = 0;  // this page's requests underway
@@ -80,7 +84,7 @@ function showProgress(p) {
 }
 
 async function refreshProgress() {
-  try { showProgress(await api("/api/me/progress")); } catch (e) { /* the next event tells */ }
+  try { showProgress(await api(urls.progress)); } catch (e) { /* the next event tells */ }
 }
 
 // While a request of this page is underway and no terminal socket is open to hear the
@@ -108,7 +112,7 @@ async function runBlock(figure) {
   showResult(figure, T.running);
   runningFigure = figure;
   try {
-    const {results} = await underway(() => api(`/api/steps/${stepId}/run`, {block: index}));
+    const {results} = await underway(() => api(`${urls.api}/steps/${stepId}/run`, {block: index}));
     runningFigure = null;  // the answer is here: a late event must not cover it
     const r = results[0];
     const expected = blockInfo[index].expect;
@@ -130,7 +134,7 @@ let blockInfo = [];
 
 async function refreshCommands() {
   // Placeholders (a container's PID) are filled in once the lab host has what they name.
-  const step = await api(`/api/steps/${stepId}`);
+  const step = await api(`${urls.api}/steps/${stepId}`);
   blockInfo = step.blocks;
   for (const b of step.blocks) {
     const figure = document.querySelector(`figure[data-block="${b.index}"]`);
@@ -164,7 +168,7 @@ function showTask(figure, b) {
 
 async function taskHelp(figure, what) {
   try {
-    const answer = await api(`/api/steps/${stepId}/tasks/${figure.dataset.block}/${what}`, {});
+    const answer = await api(`${urls.api}/steps/${stepId}/tasks/${figure.dataset.block}/${what}`, {});
     showTask(figure, {hint: answer.hint, command: answer.command,
                       solved: figure.classList.contains("solved")});
   } catch (e) {
@@ -227,16 +231,16 @@ document.addEventListener("click", (e) => {
 });
 
 document.getElementById("check").addEventListener("click", (e) =>
-  check(e.target, `/api/steps/${stepId}/check`, {}));
+  check(e.target, `${urls.api}/steps/${stepId}/check`, {}));
 document.getElementById("solve").addEventListener("click", (e) => {
-  if (confirm(T.solve_q)) check(e.target, `/api/steps/${stepId}/solve`, {});
+  if (confirm(T.solve_q)) check(e.target, `${urls.api}/steps/${stepId}/solve`, {});
 });
 document.getElementById("reset").addEventListener("click", async () => {
-  if (confirm(T.reset_q)) await api("/api/me/reset", {});
+  if (confirm(T.reset_q)) await api(urls.reset, urls.reset_body);
 });
 
-const hand = document.getElementById("hand");
-hand.addEventListener("click", async () => {
+const hand = document.getElementById("hand");  // the attendee's page only
+if (hand) hand.addEventListener("click", async () => {
   const raised = hand.getAttribute("aria-pressed") !== "true";
   await api("/api/me/hand", {raised});
   hand.setAttribute("aria-pressed", String(raised));
@@ -250,16 +254,27 @@ let picture = null;
 document.addEventListener("DOMContentLoaded", () => {
   const host = document.getElementById("kernel");
   if (!host || !nslab.KernelPicture) return;
-  picture = new nslab.KernelPicture(host, {url: "/api/me/kernel", lang: page.dataset.lang,
+  picture = new nslab.KernelPicture(host, {url: urls.kernel, lang: page.dataset.lang,
                                           view: host.dataset.view});
 });
 
 function listen(term) {
-  term.on("goto", (msg) => { if (msg.step !== stepId) location.href = `/step/${msg.step}`; });
+  if (!trainerMode) {  // "send everyone to a step" is for the attendees
+    term.on("goto", (msg) => { if (msg.step !== stepId) location.href = urls.page + msg.step; });
+  }
+  // The trainer presents, stops, or moves to another step: presenter.js hears of it.
+  term.on("presenter", (msg) =>
+    document.dispatchEvent(new CustomEvent("nslab:presenter", {detail: msg})));
   term.on("kernel", (msg) => { if (picture) picture.announce(msg.version); });
   term.on("progress", showProgress);
   // (Re)connected: what happened while the socket was closed (Catch-up closes it).
-  if (term.n === 1) term.on("hello", refreshProgress);
+  if (term.n === 1) {
+    let hellos = 0;
+    term.on("hello", () => {
+      refreshProgress();
+      if (hellos++) document.dispatchEvent(new CustomEvent("nslab:reconnected"));
+    });
+  }
   term.on("watch", (msg) => {
     const banner = document.getElementById("watched");
     banner.hidden = !msg.watching;
@@ -269,9 +284,10 @@ function listen(term) {
 
 (async () => {
   await refreshCommands();
-  for (const el of document.querySelectorAll(".term")) {
+  for (const el of document.querySelectorAll(".term[data-n]")) {
     const n = Number(el.dataset.n);
-    terminals[n] = await nslab.openTerminal(el, n, {fontSize: n === 1 ? 14 : 13});
+    terminals[n] = await nslab.openTerminal(el, n, {fontSize: n === 1 ? 14 : 13,
+                                                    path: urls.ws + n});
     listen(terminals[n]);
   }
   terminals[1].term.focus();

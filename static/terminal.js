@@ -7,6 +7,12 @@
 // and an ack per echo would cost the server a message to parse between every two keys.
 // The shell lives on the server, so a dropped connection is retried with backoff and the
 // server replays the screen on return.
+//
+// readOnly: a terminal one only watches (the trainer's, presented to the room). No key is
+// sent (xterm.js's disableStdin), selecting and copying work (Ctrl+C copies there, as there
+// is no shell to interrupt), and the size is the shell's, which the hello says, with the font
+// scaled to fit the box: fitted to the box instead, a viewer narrower than the trainer would
+// wrap every long line in other places than the trainer's screen does.
 "use strict";
 
 (() => {
@@ -54,10 +60,14 @@ async function copyText(text) {
 }
 
 class LabTerminal {
-  constructor(host, n, {fontSize = 15, path = null} = {}) {
+  constructor(host, n, {fontSize = 15, path = null, readOnly = false, stillWanted = null,
+                        theme = null} = {}) {
     this.host = host;
     this.n = n;
     this.path = path || `/ws/terminal/${n}`;
+    this.readOnly = readOnly;
+    this.maxFont = fontSize;
+    this.stillWanted = stillWanted;  // async () => bool, asked before a reconnect
     this.attempt = 0;
     this.rendered = 0;
     this.acked = 0;
@@ -73,7 +83,8 @@ class LabTerminal {
       scrollback: 5000,
       macOptionIsMeta: true,
       rightClickSelectsWord: true,
-      theme: {background: "#1d1f21", foreground: "#e6e6e1", selectionBackground: "#4a6a8a"},
+      disableStdin: readOnly,
+      theme: {background: "#1d1f21", foreground: "#e6e6e1", selectionBackground: "#4a6a8a", ...theme},
     });
     this.fit = new FitAddon.FitAddon();
     this.term.loadAddon(this.fit);
@@ -90,7 +101,9 @@ class LabTerminal {
       this.blink();
     });
     this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
-    this.term.onResize(({cols, rows}) => this.control({type: "resize", cols, rows}));
+    this.term.onResize(({cols, rows}) => {
+      if (!this.readOnly) this.control({type: "resize", cols, rows});
+    });
     this.resizes = new ResizeObserver(() => this.refit());
     this.resizes.observe(host);
     // Ended by dispose(): a page may open another terminal in the same host.
@@ -125,6 +138,12 @@ class LabTerminal {
     }
     // Ctrl+Shift+V: let the browser paste (xterm.js handles the paste event); never send ^V.
     if (mod && e.code === "KeyV") return false;
+    // Watching only: Ctrl+C (Cmd+C) copies, as in any page; there is no shell to interrupt.
+    if (this.readOnly && (e.ctrlKey || e.metaKey) && e.code === "KeyC") {
+      const text = this.term.getSelection();
+      if (text) copyText(text).then(() => this.flash(say("copied")));
+      return false;
+    }
     return true;
   }
 
@@ -147,7 +166,10 @@ class LabTerminal {
         this.term.reset();
         this.rendered = this.acked = this.writing = 0;
         this.status(null);
-        this.refit(true);
+        if (this.readOnly) this.mirror(msg.cols, msg.rows);
+        else this.refit(true);
+      } else if (msg.type === "size" && this.readOnly) {  // the shell was resized
+        this.mirror(msg.cols, msg.rows);
       } else if (msg.type === "exit") {
         this.exitCode = msg.code;
       }
@@ -185,12 +207,35 @@ class LabTerminal {
   }
 
   refit(force) {
+    if (this.readOnly) { this.mirror(); return; }
     if (!this.host.offsetWidth) return;
     const before = [this.term.cols, this.term.rows];
     this.fit.fit();
     if (force && before[0] === this.term.cols && before[1] === this.term.rows) {
       this.control({type: "resize", cols: this.term.cols, rows: this.term.rows});
     }
+  }
+
+  // The shell's own size (cols x rows), in the largest font up to the one asked for that
+  // lets it fit the box; a smaller box gets a smaller font, never different line breaks.
+  mirror(cols, rows) {
+    if (cols && rows) this.shell = {cols, rows};
+    if (!this.shell || !this.host.offsetWidth) return;
+    ({cols, rows} = this.shell);
+    const fits = () => {
+      const d = this.fit.proposeDimensions();
+      return d && d.cols >= cols && d.rows >= rows;
+    };
+    let size = this.maxFont;
+    const d = this.fit.proposeDimensions();
+    if (d) {  // a first guess from the current font's cells, then down in half points
+      const now = this.term.options.fontSize;
+      size = Math.min(this.maxFont, Math.floor(2 * now * Math.min(d.cols / cols, d.rows / rows)) / 2);
+    }
+    size = Math.max(6, size);
+    if (this.term.options.fontSize !== size) this.term.options.fontSize = size;
+    while (size > 6 && !fits()) this.term.options.fontSize = size -= 0.5;
+    if (this.term.cols !== cols || this.term.rows !== rows) this.term.resize(cols, rows);
   }
 
   async closed(e) {
@@ -205,6 +250,10 @@ class LabTerminal {
       return;
     }
     if (this.closedByPage) return;
+    if (this.stillWanted && !(await this.stillWanted().catch(() => true))) {
+      this.emit("gone", e);
+      return;
+    }
     // A refused upgrade looks like any lost connection: ask whether the session still holds.
     const me = this.path.startsWith("/ws/terminal/") ? await fetch("/api/me").catch(() => null) : null;
     if (me && me.status === 401) {

@@ -10,18 +10,23 @@ from tests.wsclient import join
 
 
 class Api:
-    def __init__(self, base: str, cookie: str | None = None):
-        self.base, self.cookie = base, cookie
+    def __init__(self, base: str, cookie: str | None = None, headers: dict | None = None):
+        self.base, self.cookie, self.headers = base, cookie, headers or {}
 
     @classmethod
     def joined(cls, base: str, name: str, wait: bool = True) -> Api:
         return cls(base, join(base, name, wait))
 
+    @classmethod
+    def trainer(cls, base: str, token: str) -> Api:
+        return cls(base, headers={"Authorization": f"Bearer {token}"})
+
     def call(self, method: str, path: str, body: object = None, raw: bytes | None = None,
              timeout: float = 300) -> tuple[int, object]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None
                                             else None)
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers = {**self.headers,
+                   **({"Content-Type": "application/json"} if data is not None else {})}
         if self.cookie:
             headers["Cookie"] = self.cookie
         req = urllib.request.Request(self.base + path, data=data, method=method,

@@ -91,3 +91,14 @@ def test_two_asking_at_once_share_one_read():
         t.join()
     assert len(lab.reads) == 1 and len(set(map(str, answers))) == 1
     watch.stop()
+
+
+def test_a_room_asking_for_the_latest_model_makes_no_read_each():
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, every=10, settle=0.01)
+    assert watch.latest("trainer") == (1, {"state": 0})  # none yet: read once
+    lab.state = 1
+    watch.poke("trainer")  # activity, whose read is not due for a while
+    assert [watch.latest("trainer") for _ in range(100)] == [(1, {"state": 0})] * 100
+    assert len(lab.reads) == 1  # the version the room was told of, without 100 reads
+    watch.stop()

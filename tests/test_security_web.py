@@ -68,7 +68,9 @@ def test_a_foreign_page_cannot_open_any_websocket(server):
 
     cookie = join(server, "Anna")
     for path, headers in (("/ws/terminal/1", {"Cookie": cookie}),
-                          ("/ws/trainer/watch/1/1", {"Authorization": f"Bearer {TOKEN}"})):
+                          ("/ws/presenter", {"Cookie": cookie}),
+                          ("/ws/trainer/watch/1/1", {"Authorization": f"Bearer {TOKEN}"}),
+                          ("/ws/trainer/terminal/1", {"Authorization": f"Bearer {TOKEN}"})):
         with pytest.raises(InvalidStatus) as refused:
             connect(server.replace("http", "ws") + path, origin=EVIL,
                     additional_headers=headers).__enter__()
@@ -149,7 +151,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
                     st.text(max_size=40), lambda inner: st.lists(inner, max_size=4) |
                     st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=10)
 FIELDS = st.dictionaries(st.sampled_from(["name", "code", "block", "raised", "all",
-                                          "attendee", "step", "type", "bytes"]), JSON,
+                                          "attendee", "step", "type", "bytes", "on",
+                                          "trainer"]), JSON,
                          max_size=3)
 DOCUMENTED = {200, 201, 400, 401, 403, 404, 405, 409, 413, 503, 504}
 
@@ -179,7 +182,8 @@ def fuzz_server(tmp_path_factory, lib_dir):
 @given(path=st.sampled_from(["/api/join", "/api/me/hand", "/api/steps/chroot/run",
                              "/api/steps/intro/check", "/api/trainer/goto",
                              "/api/trainer/hand", "/api/trainer/reset",
-                             "/api/steps/nope/run"]),
+                             "/api/steps/nope/run", "/api/trainer/present",
+                             "/api/trainer/steps/intro/run"]),
        body=st.one_of(FIELDS, JSON), as_trainer=st.booleans())
 def test_fuzz_the_json_api(fuzz_server, path, body, as_trainer):
     if path == "/api/trainer/reset" and isinstance(body, dict) and body.get("all") is True:

@@ -115,3 +115,30 @@ def test_many_at_once_keep_the_limit_and_leave_nothing():
         t.join(10)
     assert most[0] == 4
     assert not turns._labs and not turns._told and not turns._queue and turns._busy == 0
+
+
+def test_the_trainers_request_goes_before_the_queue():
+    told = Told()
+    turns = Turns(1, told, ahead={"trainer"})
+    order, release = [], threading.Event()
+
+    def worker(lab: str) -> None:
+        with turns.turn(lab, "run", "chroot"):
+            order.append(lab)
+            if lab == "a":
+                release.wait(5)
+
+    threads = [threading.Thread(target=worker, args=("a",))]
+    threads[0].start()
+    until(lambda: order == ["a"])
+    for i, lab in enumerate(["b", "c", "trainer"]):
+        threads.append(threading.Thread(target=worker, args=(lab,)))
+        threads[-1].start()
+        until(lambda n=i + 1: turns.waiting() == n)
+    assert turns.state("trainer")["place"] == 1
+    assert [turns.state(lab)["place"] for lab in "bc"] == [2, 3]
+    assert told.states("b") == [("queued", 1), ("queued", 2)]  # moved back: told once
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert order == ["a", "trainer", "b", "c"]

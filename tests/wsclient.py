@@ -28,10 +28,13 @@ def join(base: str, name: str, wait: bool = True) -> str:
 
 
 class Term:
+    """An attendee's terminal n; or, with path, another terminal websocket (the trainer's
+    own with headers={"Authorization": ...}, the presenter's)."""
+
     def __init__(self, base: str, cookie: str | None, n: int = 1, origin: str | None = None,
-                 ack: bool = True):
-        url = base.replace("http://", "ws://") + f"/ws/terminal/{n}"
-        headers = {"Cookie": cookie} if cookie else {}
+                 ack: bool = True, path: str | None = None, headers: dict | None = None):
+        url = base.replace("http://", "ws://") + (path or f"/ws/terminal/{n}")
+        headers = {**({"Cookie": cookie} if cookie else {}), **(headers or {})}
         self._connection = connect(url, additional_headers=headers, origin=origin or base,
                                    max_size=None, max_queue=None, open_timeout=20)
         self.ws = self._connection.__enter__()

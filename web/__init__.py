@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
@@ -22,8 +23,11 @@ from labsteps.talk.live import KernelWatch, watch_lab
 from labsteps.talk.loader import CHAPTERS, Step, in_chapters, load_steps
 from labsteps.talk.runner import Runner
 from labsteps.terminal.pty import Terminal, Terminals
-from web.attendees import Attendee, Attendees, new_code
+from web.attendees import TRAINER_LAB, Attendee, Attendees, Trainer, new_code
 from web.classroom import Classroom
+
+if TYPE_CHECKING:
+    from web.presenter import Presenter
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("nslab")
@@ -40,10 +44,15 @@ class Lab:
     runner: Runner
     classroom: Classroom
     kernel: KernelWatch | None  # the live kernel model of each lab host
+    trainer_store: Attendees | None = None  # the trainer's progress, apart from the group's
+    presenter: Presenter | None = None  # whether the trainer presents (web/presenter.py)
     problems: list[doctor.Finding] = field(default_factory=list)
     started: float = field(default_factory=time.time)
-    restarted: set[int] = field(default_factory=set)  # whose lab host a restart replaced
-    expired: set[int] = field(default_factory=set)  # whose lab host ended while they were away
+    # Lab hosts by name (an attendee's, the trainer's) that a restart replaced, or that
+    # ended while their owner was away: the page says so once.
+    restarted: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
+    _trainer_lock: threading.Lock = field(default_factory=threading.Lock)
     seen: dict = field(default_factory=dict)  # lab host -> when a terminal of it was last open
     janitor: int = 0  # the pid of the process whose janitor thread runs (gunicorn forks)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -81,6 +90,27 @@ class Lab:
     def hostname(self, attendee: Attendee) -> str:
         return hostname_for(attendee.name)
 
+    # -- who does the steps: an attendee, or the trainer ------------------------------------
+
+    def trainer(self) -> Trainer:
+        """The trainer, as the steps see them (their record made on first use)."""
+        with self._trainer_lock:
+            found = self.trainer_store.all()
+            record = found[0] if found else self.trainer_store.join("Trainer")
+        fields = {**record.__dict__, "name": self.config.trainer_name or "trainer"}
+        return Trainer(**fields)
+
+    def store(self, who: Attendee) -> Attendees:
+        """Where who's progress is kept: the trainer's apart from the group's."""
+        return self.trainer_store if isinstance(who, Trainer) else self.attendees
+
+    def set_step(self, who: Attendee, step_id: str) -> None:
+        """The step who is on now; the room hears when it is the presenting trainer's."""
+        before = who.step
+        self.store(who).set_step(who.id, step_id)
+        if isinstance(who, Trainer) and self.presenter is not None and step_id != before:
+            self.presenter.moved()
+
     def labhost(self, attendee: Attendee):
         """The attendee's running lab host, made (again) when it is missing or stopped."""
         self._start_janitor()
@@ -90,7 +120,7 @@ class Lab:
                 if self.terminals is not None:
                     self.terminals.close_all(attendee.lab)
                 if host is None and attendee.created < self.started:
-                    self.restarted.add(attendee.id)  # the page says so, once
+                    self.restarted.add(attendee.lab)  # the page says so, once
                 host = self.hosts.create(attendee.lab, hostname=self.hostname(attendee))
             return host
 
@@ -142,11 +172,12 @@ class Lab:
     def _expire_idle(self) -> None:
         """End the lab hosts of attendees away longer than config.idle_expiry (a server
         left running after the workshop); their progress stays, and they get a fresh one
-        when they come back."""
+        when they come back. The trainer's too: one that is presenting is being looked at
+        (labsteps/terminal/broadcast.py), so it stays while the room watches."""
         every = min(60.0, max(0.2, self.config.idle_expiry / 4))
         while not self.stopping.wait(every):
             now = time.time()
-            for attendee in self.attendees.all():
+            for attendee in [*self.attendees.all(), self.trainer()]:
                 host = self.hosts.get(attendee.lab)
                 if host is None:
                     continue
@@ -161,7 +192,7 @@ class Lab:
                         log.error("ending the idle lab host of %s: %s", attendee.name, e)
                         continue
                     self.seen.pop(attendee.lab, None)
-                    self.expired.add(attendee.id)
+                    self.expired.add(attendee.lab)
                     log.info("ended the lab host of %s: away for %.0f s", attendee.name, away)
 
     def reset_labhost(self, attendee: Attendee):
@@ -232,7 +263,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     problems = doctor.problems(config)
     hosts = None
     try:
-        hosts = LabHosts(config)
+        hosts = LabHosts(config, beyond_capacity={TRAINER_LAB})
     except (LabHostError, OSError) as e:  # the host's cgroups cannot hold lab hosts
         problems.append(doctor.Finding("lab hosts", False, str(e)))
     if hosts is not None:
@@ -248,20 +279,34 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
                         len(swept), ", ".join(swept))
     terminals = Terminals(hosts) if hosts else None
     attendees = Attendees(config.state_dir / "nslab.db")
+    trainer = Attendees(config.state_dir / "trainer.db")
     _workshop_code(config, attendees)
     steps = load_steps()
     off = features.names(config.features_off)
     missing = {s.id: [f for f in s.needs if not features.available(f, off)] for s in steps}
-    app.extensions["nslab"] = Lab(
-        config=config, attendees=attendees, hosts=hosts, terminals=terminals,
+    app.extensions["nslab"] = lab = Lab(
+        config=config, attendees=attendees, trainer_store=trainer, hosts=hosts,
+        terminals=terminals,
         runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v},
                       at_once=config.batch_at_once if config.batch_at_once > 0
-                      else (os.cpu_count() or 1) + 1),
+                      else (os.cpu_count() or 1) + 1, ahead={TRAINER_LAB}),
         problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
-        classroom=Classroom(attendees, hosts, terminals, steps))
+        classroom=Classroom(attendees, hosts, terminals, steps, trainer=trainer))
 
-    from web import api, converters, errors, markup, pages, session, steps, terminal, trainer
+    from web import (
+        api,
+        converters,
+        errors,
+        markup,
+        pages,
+        presenter,
+        session,
+        steps,
+        terminal,
+        trainer,
+    )
+    lab.presenter = presenter.Presenter(lab)
     app.jinja_env.filters["markup_inline"] = markup.inline
     errors.register(app)
     converters.register(app)
@@ -271,6 +316,7 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
     app.register_blueprint(steps.bp)
     app.register_blueprint(terminal.bp)
     app.register_blueprint(trainer.bp)
+    app.register_blueprint(presenter.bp)
     return app
 
 

@@ -85,12 +85,15 @@ def my_kernel():
     return kernel_model(require_attendee())
 
 
-def kernel_model(attendee):
+def kernel_model(attendee, latest: bool = False):
+    """The model of attendee's lab host; latest: as last read, for the room watching the
+    trainer's (it is read again on activity anyway, and announced when it changed)."""
     lab = current_lab()
     if lab.kernel is None or lab.hosts.get(attendee.lab) is None:
         raise ApiError(409, "no_lab_host", "There is no lab host to look into yet: open a "
                        "terminal, and it starts.")
-    version, model = lab.kernel.model(attendee.lab)
+    read = lab.kernel.latest if latest else lab.kernel.model
+    version, model = read(attendee.lab)
     return jsonify({**model, "version": version})
 
 

@@ -76,6 +76,20 @@ class Attendee:
         return {"id": self.id, "name": self.name}
 
 
+TRAINER_LAB = "trainer"  # the trainer's own lab host
+
+
+@dataclass(frozen=True)
+class Trainer(Attendee):
+    """The trainer as the steps see them: a record of an attendee's shape, kept in a store
+    of its own (trainer.db, which nothing that lists or counts attendees reads: the grid,
+    the glance, the CSV, /healthz), doing the steps in a lab host of their own."""
+
+    @property
+    def lab(self) -> str:
+        return TRAINER_LAB
+
+
 _COLUMNS = "id, name, token, created, step, step_since, hand"
 
 

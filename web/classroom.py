@@ -12,13 +12,15 @@ import time
 
 from labsteps.talk.loader import in_chapters
 from labsteps.terminal import TERMINALS
-from web.attendees import Attendee, Attendees, new_code
+from web.attendees import TRAINER_LAB, Attendee, Attendees, new_code
 
 
 class Classroom:
-    def __init__(self, attendees: Attendees, hosts, terminals=None, steps=()):
+    def __init__(self, attendees: Attendees, hosts, terminals=None, steps=(),
+                 trainer: Attendees | None = None):
         self.attendees, self.hosts, self.terminals = attendees, hosts, terminals
         self.all_steps = list(steps)  # labsteps.talk.loader.Step, every chapter's
+        self.trainer = trainer  # the trainer's own progress (trainer.db): not the group's
 
     @property
     def steps(self) -> list[str]:
@@ -97,6 +99,11 @@ class Classroom:
         self.announce(attendee, {"type": "watch", "watching": "watch" in roles or
                                  "takeover" in roles, "takeover": "takeover" in roles})
 
+    def announce_all(self, message: dict) -> None:
+        """An event to every attendee's open pages."""
+        for a in self.attendees.all():
+            self.announce(a, message)
+
     def send_all_to(self, step: str) -> int:
         everyone = self.attendees.all()
         for a in everyone:
@@ -111,7 +118,8 @@ class Classroom:
         self.hosts.destroy(attendee.lab)
 
     def new_group(self, code_enabled: bool) -> str:
-        """Forget every attendee, set a new workshop code, and end every lab host.
+        """Forget every attendee, set a new workshop code, and end every lab host, the
+        trainer's too (with the trainer's progress: they start the talk afresh as well).
 
         In that order: once the sessions are void, no page of the old group can make a
         lab host again while the old ones are being destroyed."""
@@ -119,9 +127,11 @@ class Classroom:
         code = new_code() if code_enabled else ""
         self.attendees.set_code(code)
         self.attendees.clear()
+        if self.trainer is not None:
+            self.trainer.clear()
         if self.terminals is not None:
-            for a in everyone:
-                self.terminals.close_all(a.lab)
+            for lab in [a.lab for a in everyone] + [TRAINER_LAB]:
+                self.terminals.close_all(lab)
         self.hosts.sweep()
         self.hosts.sweep()  # and what a request already under way made meanwhile
         return code

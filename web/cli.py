@@ -80,7 +80,8 @@ def _classroom(config: Config):
     from web.classroom import Classroom
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Classroom(Attendees(config.state_dir / "nslab.db"), LabHosts(config))
+    return Classroom(Attendees(config.state_dir / "nslab.db"), LabHosts(config),
+                     trainer=Attendees(config.state_dir / "trainer.db"))
 
 
 def cmd_attendees(args: argparse.Namespace) -> int:

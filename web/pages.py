@@ -26,5 +26,7 @@ def healthz():
         reason = f"{first.name}: {first.detail}" + (f" (fix: {first.fix})" if first.fix else "")
         return jsonify(status="unavailable", error="unavailable", message=reason), 503
     hosts = state.hosts
-    return jsonify(status="ok", sandboxes=len(hosts.list()), cgroup=hosts.layout.version,
+    # The attendees' lab hosts: the trainer's own is no part of the count.
+    labs = [h for h in hosts.list() if h.name not in hosts.beyond_capacity]
+    return jsonify(status="ok", sandboxes=len(labs), cgroup=hosts.layout.version,
                    kernel_reads=state.kernel.reads if state.kernel else 0)

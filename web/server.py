@@ -1,9 +1,10 @@
 """The production server `nslab serve` runs: gunicorn, one process, many threads.
 
 Concurrency model: one process holds every lab's state in memory, and each open
-websocket (terminal, trainer view) occupies one thread for its whole life, so the
-thread pool is sized from the configured capacity: two terminals per attendee, a
-trainer's views, and room for ordinary requests.
+websocket (terminal, trainer view, the trainer's terminal presented) occupies one thread
+for its whole life, so the thread pool is sized from the configured capacity: two
+terminals and the presented one per attendee, a spare, the trainer's own, and room for
+ordinary requests.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from labsteps.config import Config
 
 
 def threads_for(config: Config) -> int:
-    return config.capacity * 3 + 16
+    return config.capacity * 4 + 16
 
 
 class _Gunicorn(BaseApplication):

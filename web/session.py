@@ -53,7 +53,7 @@ def register(app: Flask) -> None:
             if not same_origin():
                 raise ApiError(403, "bad_origin", "This terminal only opens from the lab's "
                                "own pages.")
-            if request.path.startswith("/ws/terminal/"):
+            if request.path.startswith("/ws/terminal/") or request.path == "/ws/presenter":
                 attendee = current_attendee()
                 if attendee is None:
                     raise ApiError(403, "no_session", "Join the lab first.")

@@ -29,14 +29,15 @@ MAX_TABS = 4  # an attendee's connections to one terminal at once; each holds a 
 @bp.route("/ws/terminal/<terminal:n>", websocket=True)
 def terminal_ws(n: int):
     attendee = current_attendee()
-    with _tab(attendee.lab, n):
+    with tab(attendee.lab, n):
         return serve(lambda: current_lab().terminal(attendee, n),
                      f"{attendee.name}'s terminal {n}")
 
 
 @contextmanager
-def _tab(lab_host: str, n: int) -> Iterator[None]:
-    """Count this connection from before its upgrade to its end; refuse one too many."""
+def tab(lab_host: str, n: int | str) -> Iterator[None]:
+    """Count this connection from before its upgrade to its end; refuse one too many.
+    n: a terminal's number, or what else the tab shows ("presenter")."""
     lab, key = current_lab(), (lab_host, n)
     with lab.tabs_lock:
         if lab.tabs[key] >= MAX_TABS:

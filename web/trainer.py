@@ -29,7 +29,7 @@ from web import current_lab
 from web.api import json_body, kernel_model
 from web.errors import ApiError
 from web.session import language
-from web.terminal import serve
+from web.terminal import serve, tab
 
 bp = Blueprint("trainer", __name__)
 
@@ -60,7 +60,8 @@ def _guard():
                            "(Authorization: Bearer ...) or log in at /trainer/login.")
         if not ok:
             raise ApiError(403, "bad_token", "That is not the trainer token.")
-    elif path == "/trainer" and not is_trainer():
+    elif (path == "/trainer" or path.startswith(("/trainer/lab", "/trainer/present"))) \
+            and not is_trainer():
         return redirect(url_for("trainer.login"))
 
 
@@ -143,10 +144,17 @@ def reset():
     lab = current_lab()
     if body.get("all") is True:
         lab.settle()  # a lab host still starting would be made after the sweep
+        lab.presenter.switch(False)  # a new room: nobody is shown anything yet
         new = lab.classroom.new_group(code_enabled=lab.config.workshop_code != "")
         return jsonify(status="new group", code=new)
+    if body.get("trainer") is True:  # the trainer's own lab host and progress, afresh
+        trainer = lab.trainer()
+        lab.trainer_store.clear()
+        lab.classroom.reset(trainer)  # LeftBehind (503) when something of it is left
+        return jsonify(status="fresh")
     if "attendee" not in body:
-        raise ApiError(400, "bad_request", "Send {\"attendee\": id} or {\"all\": true}.")
+        raise ApiError(400, "bad_request", "Send {\"attendee\": id}, {\"trainer\": true} "
+                       "or {\"all\": true}.")
     attendee = _attendee(body["attendee"])
     lab.classroom.reset(attendee)  # LeftBehind (503) when something of it is left
     return jsonify(status="fresh", attendee=attendee.public())
@@ -155,6 +163,18 @@ def reset():
 @bp.get("/api/trainer/attendees/<int:attendee>/kernel")
 def attendee_kernel(attendee: int):
     return kernel_model(_attendee(attendee))
+
+
+@bp.get("/api/trainer/kernel")
+def own_kernel():
+    """The kernel model of the trainer's own lab host."""
+    return kernel_model(current_lab().trainer())
+
+
+@bp.get("/api/trainer/progress")
+def own_progress():
+    """Where the trainer's own Run, Check or Catch-up is, as GET /api/me/progress."""
+    return jsonify(current_lab().runner.turns.state(current_lab().trainer().lab))
 
 
 @bp.post("/api/trainer/goto")
@@ -217,7 +237,16 @@ def _attendee(value: object):
     return attendee
 
 
-# -- watching a terminal -------------------------------------------------------------------
+# -- the trainer's own terminals, and watching an attendee's ----------------------------------
+
+
+@bp.route("/ws/trainer/terminal/<terminal:n>", websocket=True)
+def own_terminal(n: int):
+    lab = current_lab()
+    trainer = lab.trainer()
+    with tab(trainer.lab, n):
+        return serve(lambda: lab.terminal(trainer, n), f"the trainer's terminal {n}")
+
 
 
 @bp.before_request

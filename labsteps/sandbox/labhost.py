@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,8 +138,10 @@ def hostname_for(name: str) -> str:
 class LabHosts:
     """Every lab host of this nslab (one state folder)."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, beyond_capacity: Iterable[str] = ()):
         self.config = config
+        # Lab hosts that take no attendee's place (the trainer's own): not counted.
+        self.beyond_capacity = frozenset(beyond_capacity)
         self.layout = cgroup.detect()
         self.records = config.state_dir / "labhosts"
         self.records.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,7 @@ class LabHosts:
                 return self._create(name, hostname)
 
     def _create(self, name: str, hostname: str | None) -> LabHost:
-        cg = self._claim()
+        cg = self._claim(name)
         try:
             cg.create(self.limits)
             pid = self._start(cg, hostname or hostname_for(name))
@@ -314,7 +316,8 @@ class LabHosts:
 
     def room(self) -> int:
         """How many more lab hosts the capacity allows now."""
-        return self.config.capacity - len(list(self.records.glob("*.json")))
+        return self.config.capacity - len([p for p in self.records.glob("*.json")
+                                           if p.stem not in self.beyond_capacity])
 
     def close(self) -> None:
         """Make no more lab hosts (the server is stopping); destroy and sweep still work."""
@@ -352,9 +355,9 @@ class LabHosts:
     def cgroup_of(self, host: LabHost) -> cgroup.LabCgroup:
         return cgroup.LabCgroup(self.layout, host.slot, host.uid, host.uid)
 
-    def _claim(self) -> cgroup.LabCgroup:
+    def _claim(self, name: str) -> cgroup.LabCgroup:
         with self._lock:
-            if self.room() <= 0:
+            if self.room() <= 0 and name not in self.beyond_capacity:
                 raise LabFull(f"all {self.config.capacity} lab hosts are taken")
             # From the slot after the last one taken: a class joining at once would
             # otherwise try every taken slot again, each a mkdir, all under this lock.

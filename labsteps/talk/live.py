@@ -3,6 +3,7 @@
     watch = KernelWatch(read, announce, wanted)
     terminal output -> watch.poke(name)   # cheap: the terminal's reader calls it
     watch.model(name) -> (version, model)  # what the page fetches
+    watch.latest(name) -> (version, model)  # the last one read: what a room of viewers fetches
 
 A prompt or any output (a job started with & changes state without a prompt) asks for a
 read; reads come at most once per EVERY seconds per lab host, a moment after the
@@ -76,6 +77,15 @@ class KernelWatch:
             return cached[0], cached[1]
         version, model, *_ = self._refresh(name)
         return version, model
+
+    def latest(self, name: str) -> tuple[int, dict]:
+        """The model as last read (and announced), read now only if there is none of this
+        lab host: for a room of viewers who all fetch the version they were told of at once,
+        which must not make a read each."""
+        cached = self._models.get(name)
+        if cached is not None and cached[3] == self._identity(name):
+            return cached[0], cached[1]
+        return self.model(name)
 
     def _fresh(self, name: str) -> bool:
         cached = self._models.get(name)

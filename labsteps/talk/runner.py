@@ -13,7 +13,7 @@ the lab host's page told its place in the queue, and then which block (of which 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from labsteps.errors import (
     BadBlock,
@@ -33,12 +33,15 @@ from labsteps.terminal import pty
 
 class Runner:
     def __init__(self, steps: list[Step], hosts, terminals: pty.Terminals,
-                 missing: dict[str, list[str]] | None = None, at_once: int = 4):
+                 missing: dict[str, list[str]] | None = None, at_once: int = 4,
+                 ahead: Iterable[str] = ()):
         self.steps = steps
         # How many Runs, Checks and Catch-ups work at once; the rest wait their turn, so
         # that under a rush the terminals' keys and echoes stay ahead of batch work. The
         # page hears where its request is over the lab host's terminals.
-        self.turns = Turns(at_once, terminals.announce) if terminals else Turns(at_once)
+        # Lab hosts ahead (the trainer's: the room is watching it) go before the queue.
+        self.turns = Turns(at_once, terminals.announce if terminals else
+                           lambda lab, message: None, ahead)
         self.missing = missing or {}  # step id -> kernel features it needs and this host lacks
         self.by_id = {s.id: s for s in steps}
         self.hosts = hosts

@@ -1,5 +1,6 @@
 """Turns for batch work: at most N Runs, Checks and Catch-ups at work at once, the rest in a
-queue, first come first served; each lab host's page is told where its request is.
+queue, first come first served (but for lab hosts named ahead: the trainer's, whose Run the
+room is watching, goes next); each lab host's page is told where its request is.
 
     turns = Turns(4, announce)
     with turns.turn(lab, "run", step_id, block=1, blocks=3) as work:  # waits its turn
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import count
 
@@ -45,8 +46,10 @@ class Work:
 class Turns:
     """Verbs: turn (wait for one, then work), state (a lab host's progress now)."""
 
-    def __init__(self, at_once: int, announce: Callable[[str, dict], None] = lambda lab, m: None):
+    def __init__(self, at_once: int, announce: Callable[[str, dict], None] = lambda lab, m: None,
+                 ahead: Iterable[str] = ()):
         self.at_once = at_once
+        self.ahead = frozenset(ahead)  # lab hosts whose requests go before everyone else's
         self._announce = announce
         self._lock = threading.Lock()
         self._queue: deque[Work] = deque()  # waiting, in arrival order
@@ -85,6 +88,9 @@ class Turns:
             self._labs.setdefault(lab, []).append(work)
             if self._busy < self.at_once and not self._queue:
                 self._start(work)
+            elif lab in self.ahead:  # next, behind only others ahead; the rest move back
+                self._queue.insert(sum(w.lab in self.ahead for w in self._queue), work)
+                self._tell({w.lab for w in self._queue})
             else:
                 self._queue.append(work)
             self._tell([lab])

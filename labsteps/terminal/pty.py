@@ -153,9 +153,13 @@ class Terminal:
         with self._fds:
             if self._closed:
                 raise TerminalGone("the terminal was closed")
-            if (rows, cols) != (self.rows, self.cols):
-                self._set_size(rows, cols)
-                self.rows, self.cols = rows, cols
+            if (rows, cols) == (self.rows, self.cols):
+                return
+            self._set_size(rows, cols)
+            self.rows, self.cols = rows, cols
+        # Whoever shows this terminal to others (labsteps/terminal/broadcast.py) tells
+        # them, so that their screens wrap lines where this one does.
+        self.announce({"type": "size", "cols": cols, "rows": rows}, role="presenter")
 
     def close(self, grace: float = 2.0, why: str = "reset") -> None:
         """Hang up, then SIGKILL whatever of this terminal is still running after grace.

@@ -76,11 +76,6 @@ class Presenter:
                 self._show = Broadcast(self.lab.terminal(self.lab.trainer(), 1))
             return self._show
 
-    @property
-    def viewers(self) -> int:
-        show = self._show
-        return show.viewers if show is not None and not show.closed else 0
-
 
 def not_presenting() -> ApiError:
     return ApiError(404, "not_presenting", "The trainer is not presenting right now.")

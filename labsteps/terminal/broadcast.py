@@ -63,10 +63,6 @@ class Broadcast:
         return self.terminal.rows
 
     @property
-    def viewers(self) -> int:
-        return len(self._viewers)
-
-    @property
     def closed(self) -> bool:
         return self.closed_why is not None
 

@@ -9,7 +9,7 @@ lab host and terminal 1 open as their page has it. The trainer, in a process of 
 in a browser of its own, opens terminal 1 of their own lab host, leaves a program there that
 prints a line of 100 bytes every 50 ms, and types a key every 50 ms, timing each echo (the
 time from sending the key to its echo on the trainer's socket). The phases, each --rounds
-times in turn, so that the machine's drift hits all alike:
+times, their order rotated every round so that the machine's drift hits all alike:
   alone     nobody watches (not presenting)
   stalled   presenting; --viewers attendees on /ws/presenter in a process of their own, one
             of which sent the upgrade and never reads (its window fills, then it is sent
@@ -499,8 +499,9 @@ def main() -> None:
         trainer = spawn("trainer", base)
         hear(trainer.stdout)
         try:
+            kinds = ["alone", "stalled", "watched"]
             for r in range(args.rounds):
-                for kind in ("alone", "stalled", "watched"):
+                for kind in kinds[r % 3:] + kinds[:r % 3]:  # each in every place in turn
                     print(f"round {r + 1}: {kind} ...", file=sys.stderr, flush=True)
                     results.append(phase(base, trainer, room, kind, args.keys))
         finally:

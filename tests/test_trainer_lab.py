@@ -1,6 +1,7 @@
 """The trainer's own lab host: made on demand, used like an attendee's, kept apart from the
 group's, and made afresh by a new group or a reset."""
 
+import time
 import urllib.request
 
 import pytest
@@ -134,3 +135,28 @@ def test_the_trainers_pages_need_the_trainers_login(server):
                  "/trainer/present/chroot"):
         with urllib.request.urlopen(server + path, timeout=30) as res:
             assert res.url.endswith("/trainer/login"), path
+
+
+@pytest.fixture
+def short_expiry(server_env):
+    server_env["NSLAB_IDLE_EXPIRY"] = "2"
+    return server_env
+
+
+def test_the_trainers_lab_host_left_alone_ends_but_never_while_presented(short_expiry, server,
+                                                                          config, trainer):
+    hosts = LabHosts(config)
+    term = own_terminal(server)
+    term.until("root@lab-trainer")
+    term.close()
+    deadline = time.monotonic() + 20
+    while hosts.get("trainer") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert hosts.get("trainer") is None  # nobody used it for longer than 2 s
+    anna = Api.joined(server, "Anna")
+    trainer.post("/api/trainer/present", {"on": True})
+    view = Term(server, anna.cookie, path="/ws/presenter")  # makes it again, and watches it
+    view.until("root@lab-trainer")
+    time.sleep(5)  # the trainer has no terminal of it open: the room is looking at it
+    assert hosts.get("trainer") is not None
+    view.close()

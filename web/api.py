@@ -85,16 +85,19 @@ def my_kernel():
     return kernel_model(require_attendee())
 
 
-def kernel_model(attendee, latest: bool = False):
-    """The model of attendee's lab host; latest: as last read, for the room watching the
+def kernel_model(attendee):
+    version, model = kernel_of(attendee.lab)
+    return jsonify({**model, "version": version})
+
+
+def kernel_of(name: str, latest: bool = False) -> tuple[int, dict]:
+    """(version, model) of lab host name; latest: as last read, for the room watching the
     trainer's (it is read again on activity anyway, and announced when it changed)."""
     lab = current_lab()
-    if lab.kernel is None or lab.hosts.get(attendee.lab) is None:
+    if lab.kernel is None or lab.hosts.get(name) is None:
         raise ApiError(409, "no_lab_host", "There is no lab host to look into yet: open a "
                        "terminal, and it starts.")
-    read = lab.kernel.latest if latest else lab.kernel.model
-    version, model = read(attendee.lab)
-    return jsonify({**model, "version": version})
+    return (lab.kernel.latest if latest else lab.kernel.model)(name)
 
 
 @bp.get("/me/progress")

@@ -11,14 +11,16 @@ The projector view (/trainer/present) is the trainer's own page for the front of
 
 from __future__ import annotations
 
+import json
 import threading
 
-from flask import Blueprint, abort, jsonify, render_template
+from flask import Blueprint, Response, abort, jsonify, render_template
 
 from labsteps.terminal.bridge import Close
 from labsteps.terminal.broadcast import Broadcast
 from web import Lab, current_lab
-from web.api import json_body, kernel_model
+from web.api import json_body, kernel_of
+from web.attendees import TRAINER_LAB
 from web.errors import ApiError
 from web.session import language, require_attendee
 from web.steps import step_json
@@ -35,6 +37,7 @@ class Presenter:
         self.lab = lab
         self.on = False
         self._show: Broadcast | None = None
+        self._picture: tuple[int, bytes] | None = None  # the model's JSON, of one version
         self._lock = threading.Lock()  # the switch and the broadcast
         self._telling = threading.Lock()  # one announcement at a time: pages hear them in order
 
@@ -66,6 +69,16 @@ class Presenter:
             if self.on:
                 self.lab.classroom.announce_all({"type": "presenter", **self.state()})
 
+    def picture(self) -> bytes:
+        """The kernel model of the trainer's lab host as JSON, made once per version: the
+        whole room fetches the version it was told of at the same moment."""
+        version, model = kernel_of(TRAINER_LAB, latest=True)
+        cached = self._picture
+        if cached is None or cached[0] != version:
+            cached = self._picture = (version, json.dumps({**model, "version": version})
+                                      .encode())
+        return cached[1]
+
     def show(self) -> Broadcast:
         """The broadcast of the trainer's terminal 1, made (with the trainer's lab host,
         when there is none) for the first viewer; ApiError 404 when nobody presents."""
@@ -75,11 +88,6 @@ class Presenter:
             if self._show is None or self._show.closed:
                 self._show = Broadcast(self.lab.terminal(self.lab.trainer(), 1))
             return self._show
-
-    @property
-    def viewers(self) -> int:
-        show = self._show
-        return show.viewers if show is not None and not show.closed else 0
 
 
 def not_presenting() -> ApiError:
@@ -137,7 +145,7 @@ def presenter_kernel():
     lab = current_lab()
     if not lab.presenter.on:
         raise not_presenting()
-    return kernel_model(lab.trainer(), latest=True)
+    return Response(lab.presenter.picture(), mimetype="application/json")
 
 
 @bp.route("/ws/presenter", websocket=True)

@@ -24,7 +24,7 @@ import logging
 import threading
 
 from labsteps.errors import TerminalGone
-from labsteps.terminal.bridge import Close
+from labsteps.terminal.bridge import CHUNK, Close
 from labsteps.terminal.screen import Screen
 
 BEHIND = 256 * 1024  # unacknowledged bytes past which a viewer gets a fresh screen instead
@@ -61,10 +61,6 @@ class Broadcast:
     @property
     def rows(self) -> int:
         return self.terminal.rows
-
-    @property
-    def viewers(self) -> int:
-        return len(self._viewers)
 
     @property
     def closed(self) -> bool:
@@ -177,8 +173,10 @@ class Broadcast:
             ready = [v for v in self._behind if v.unacked == 0]
             self._behind.difference_update(ready)
             replay = self.screen.replay() if ready else b""
+        fresh = RESET + replay
         for viewer in ready:
-            viewer.output(RESET + replay)
+            for i in range(0, len(fresh), CHUNK):  # frames of 64 KiB at most, as ever
+                viewer.output(fresh[i:i + CHUNK])
 
     def _end(self, viewers: list, message: dict, code: int, reason: str) -> None:
         """Said and closed to every viewer: none attached after the end was queued."""
@@ -191,17 +189,23 @@ class Broadcast:
 
 
 def _joined(batch: list) -> list:
-    """Runs of output joined into one chunk each: one send per viewer, not one per read."""
+    """Runs of output joined into chunks of up to 64 KiB: one send per viewer for what the
+    reader read in many, and no frame larger than a terminal's own."""
     out: list = []
     run: list[bytes] = []
+    size = 0
     for item in batch:
-        if isinstance(item, bytes):
+        if isinstance(item, bytes) and size + len(item) <= CHUNK:
             run.append(item)
+            size += len(item)
             continue
         if run:
             out.append(b"".join(run))
-            run = []
-        out.append(item)
+            run, size = [], 0
+        if isinstance(item, bytes):
+            run, size = [item], len(item)
+        else:
+            out.append(item)
     if run:
         out.append(b"".join(run))
     return out

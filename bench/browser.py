@@ -30,13 +30,16 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.labserver import lab_server  # noqa: E402
+from tests.wsclient import Term  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -139,13 +142,19 @@ def pct(values: list[float], q: float) -> float:
 class Block:
     """One page, opened fresh, typed into, closed."""
 
-    def __init__(self, context, base: str, kind: str, step: str):
+    def __init__(self, context, base: str, kind: str, step: str, presenting: bool = False):
         self.page = page = context.new_page()
         url = f"{base}/step/{step}" if kind == "nslab" else f"{base}/__plain"
         page.goto(url)
         page.wait_for_function(
             "() => [...document.querySelectorAll('#term1 .xterm-rows > div')]"
             ".some(r => r.textContent.includes('root@lab-'))", timeout=30_000)
+        if kind == "nslab" and presenting:  # the Trainer tab looked at once, and left open
+            page.click("#tab-trainer")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#presenter-term .xterm-rows > div')]"
+                ".some(r => r.textContent.includes('tick'))", timeout=30_000)
+            page.click("#tab-own")
         if kind == "nslab":  # the kernel picture's first layout (elk warming up) is done,
             page.wait_for_function(  # or the picture is collapsed: the page has settled
                 "() => document.querySelector('#kernel.kp-collapsed') || "
@@ -186,6 +195,9 @@ def main() -> None:
                    help='options for the plain page\'s Terminal, e.g. \'{"cursorBlink": true}\'')
     p.add_argument("--picture", default="open", choices=["open", "closed"],
                    help="the kernel picture beside nslab's terminals (default open)")
+    p.add_argument("--presenting", action="store_true",
+                   help="the trainer presents, a line of output every 0.2 s, and nslab's page "
+                        "has the Trainer tab's socket open (looked at once, then left)")
     p.add_argument("--chromium", default=CHROMIUM)
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -210,9 +222,11 @@ def main() -> None:
         if res.status != 201:
             raise SystemExit(f"join answered {res.status}: {res.text()}")
         context.request.get(f"{base}/step/{args.step}?lang={args.lang}")  # the session's language
+        if args.presenting:
+            trainer = present(base)
         for r in range(args.rounds):
             for kind in (("nslab", "plain") if r % 2 == 0 else ("plain", "nslab")):
-                block = Block(context, base, kind, args.step)
+                block = Block(context, base, kind, args.step, args.presenting)
                 for i in range(WARMUP):
                     block.key(KEYS[i % 26])
                 for i in range(per_block):
@@ -221,7 +235,32 @@ def main() -> None:
             done = sum(len(v) for v in results.values())
             print(f"round {r + 1}/{args.rounds}: {done} keys", file=sys.stderr, flush=True)
         browser.close()
+        if args.presenting:
+            trainer.close()
     report(results, args)
+
+
+def present(base: str):
+    """The trainer presents and their terminal 1 prints a line every 0.2 s; the trainer's
+    socket is read (and acknowledged) by a thread until it is closed."""
+    auth = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+    req = urllib.request.Request(f"{base}/api/trainer/present", data=b'{"on": true}',
+                                 headers=auth, method="POST")
+    urllib.request.urlopen(req, timeout=30).close()
+    term = Term(base, None, path="/ws/trainer/terminal/1",
+                headers={"Authorization": "Bearer bench"})
+    term.until("root@lab-", 30)
+    term.send("while :; do echo tick $((i++)); sleep 0.2; done\r")
+
+    def read() -> None:
+        try:
+            while term.pump(1) or True:
+                del term.out[:-4096]
+        except Exception:  # closed at the end
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    return term
 
 
 def report(results: dict[str, list[dict]], args) -> None:

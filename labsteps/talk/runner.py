@@ -105,9 +105,9 @@ class Runner:
                               "which the lab does without.")
         return [blocks[index]]
 
-    def run_block(self, lab: str, block: Block) -> dict:
+    def run_block(self, lab: str, block: Block, settle: float = 0.0) -> dict:
         before = self._containers(lab) if block.starts_container else None
-        result = self._type(lab, block)
+        result = self._type(lab, block, settle)
         if before is not None:
             self._await_container(lab, block, before)
         return result
@@ -130,7 +130,7 @@ class Runner:
         raise TimedOut(f"The container this command starts was not running after "
                        f"{block.timeout:g} s; see terminal {block.terminal} for why.")
 
-    def _type(self, lab: str, block: Block) -> dict:
+    def _type(self, lab: str, block: Block, settle: float = 0.0) -> dict:
         command = self.command(block, self.values(lab))
         if command is None:
             raise NeedsContainer("This command needs the PID of a running container, and "
@@ -138,6 +138,9 @@ class Runner:
         term = self.terminals.get(lab, block.terminal)
         if not term.wait_for(lambda: term.state != "starting", 30):
             raise TimedOut(f"Terminal {block.terminal} did not show a prompt within 30 s.")
+        if settle:  # Catch-up: the block before may have just started something in the
+            # background on this terminal, whose prompt a busy machine prints a moment later
+            term.wait_for(lambda: term.state in ("prompt", "exited"), settle)
         if not block.wait:
             if term.state != "prompt":
                 raise _busy(block.terminal)
@@ -194,7 +197,7 @@ class Runner:
                 for n, block in enumerate(blocks, 1):
                     work.report(at=step.id, title=step.title, step_no=number, block=n,
                                 blocks=len(blocks), done=done)
-                    self.run_block(lab, block)
+                    self.run_block(lab, block, settle=CATCHUP_SETTLE)
                     done += 1
             work.report(done=done)  # all ran; the check is left: the bar is full
             return self._check(lab, step_id)
@@ -223,6 +226,7 @@ class Runner:
         return [b.index for b in step.blocks if b.kind == "task" and b.check in passed]
 
 
+CATCHUP_SETTLE = 10.0  # seconds Catch-up waits for a terminal's prompt before a block
 _SETTING_UP = {"unshare", "chroot", "nsenter", "setpriv"}  # a container's pid 1 before its exec
 
 

@@ -14,6 +14,11 @@ terminal 1 of the same lab host:
   /__plain on the server's origin (the server has no such route), so the session cookie and
   the websocket's Origin check hold as for nslab's page.
 
+With --presenting, the trainer presents all the while (bench/presenter.py's trainer: a line
+printed every 50 ms on their terminal 1), and each nslab page opens its Trainer tab, waits
+for the trainer's output there, and goes back to its own terminal before typing: the
+Trainer tab's socket stays open and its terminal goes on taking the trainer's output.
+
 Everything is timed inside the page, with performance.now(): a capturing keydown listener
 on the window (the key's dispatch), WebSocket.prototype.send (the key leaves), a message
 listener added before the page's own (the echo frame arrives), and a MutationObserver on
@@ -30,7 +35,9 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +146,7 @@ def pct(values: list[float], q: float) -> float:
 class Block:
     """One page, opened fresh, typed into, closed."""
 
-    def __init__(self, context, base: str, kind: str, step: str):
+    def __init__(self, context, base: str, kind: str, step: str, presenting: bool = False):
         self.page = page = context.new_page()
         url = f"{base}/step/{step}" if kind == "nslab" else f"{base}/__plain"
         page.goto(url)
@@ -150,6 +157,12 @@ class Block:
             page.wait_for_function(  # or the picture is collapsed: the page has settled
                 "() => document.querySelector('#kernel.kp-collapsed') || "
                 "document.querySelector('#kernel svg.kp-svg text')", timeout=30_000)
+        if kind == "nslab" and presenting:  # the Trainer tab once, then back to typing
+            page.click("#tab-trainer")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#presenter-term .xterm-rows > div')]"
+                ".some(r => r.textContent.includes('0'.repeat(50)))", timeout=30_000)
+            page.click("#tab-own")
         page.evaluate("() => __bench.observe('#term1 .xterm-rows')")
         page.click("#term1 .xterm-screen")
         self.typed = ""
@@ -186,6 +199,8 @@ def main() -> None:
                    help='options for the plain page\'s Terminal, e.g. \'{"cursorBlink": true}\'')
     p.add_argument("--picture", default="open", choices=["open", "closed"],
                    help="the kernel picture beside nslab's terminals (default open)")
+    p.add_argument("--presenting", action="store_true",
+                   help="the trainer presents meanwhile, and nslab's page has its Trainer tab open")
     p.add_argument("--chromium", default=CHROMIUM)
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -210,9 +225,10 @@ def main() -> None:
         if res.status != 201:
             raise SystemExit(f"join answered {res.status}: {res.text()}")
         context.request.get(f"{base}/step/{args.step}?lang={args.lang}")  # the session's language
+        trainer = presenting(base) if args.presenting else None
         for r in range(args.rounds):
             for kind in (("nslab", "plain") if r % 2 == 0 else ("plain", "nslab")):
-                block = Block(context, base, kind, args.step)
+                block = Block(context, base, kind, args.step, args.presenting)
                 for i in range(WARMUP):
                     block.key(KEYS[i % 26])
                 for i in range(per_block):
@@ -220,14 +236,42 @@ def main() -> None:
                 block.close()
             done = sum(len(v) for v in results.values())
             print(f"round {r + 1}/{args.rounds}: {done} keys", file=sys.stderr, flush=True)
+        if trainer is not None:
+            trainer.set()
         browser.close()
     report(results, args)
+
+
+def presenting(base: str) -> threading.Event:
+    """The trainer presenting, with some output on their terminal 1, until the event is set."""
+    from bench.presenter import PRINTER, Trainer
+
+    me = Trainer(base, "bench")
+    me.until(b"# ")
+    me.ws.send((PRINTER + "\r").encode())
+    me.until(b"0" * 100)
+    req = urllib.request.Request(base + "/api/trainer/present", method="POST",
+                                 data=json.dumps({"on": True}).encode(),
+                                 headers={"Authorization": "Bearer bench",
+                                          "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    done = threading.Event()
+
+    def read() -> None:  # as the trainer's page does: take the output, acknowledge it
+        while not done.is_set():
+            me.recv(0.2)
+        me.ws.close()
+
+    threading.Thread(target=read, daemon=True).start()
+    return done
 
 
 def report(results: dict[str, list[dict]], args) -> None:
     qs = (50, 90, 99, 100)
     print(f"\nkeystroke echo in headless Chromium, {len(results['nslab'])} keys per page "
-          f"in {args.rounds} blocks each, ms")
+          f"in {args.rounds} blocks each, ms"
+          + (", the trainer presenting (nslab's page with its Trainer tab open)"
+             if args.presenting else ""))
     print(f"{'':<40}" + "".join(f"{'p' + str(q) if q < 100 else 'max':>9}" for q in qs))
     rows = [("key -> character in the rows", "key"), ("  key -> ws.send", "send"),
             ("  ws.send -> echo frame arrives", "net"), ("  echo frame -> rows", "render"),

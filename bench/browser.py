@@ -14,6 +14,11 @@ terminal 1 of the same lab host:
   /__plain on the server's origin (the server has no such route), so the session cookie and
   the websocket's Origin check hold as for nslab's page.
 
+With --presenting, the trainer presents all the while (bench/presenter.py's trainer: a line
+printed every 50 ms on their terminal 1), and each nslab page opens its Trainer tab, waits
+for the trainer's output there, and goes back to its own terminal before typing: the
+Trainer tab's socket stays open and its terminal goes on taking the trainer's output.
+
 Everything is timed inside the page, with performance.now(): a capturing keydown listener
 on the window (the key's dispatch), WebSocket.prototype.send (the key leaves), a message
 listener added before the page's own (the echo frame arrives), and a MutationObserver on
@@ -39,7 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.labserver import lab_server  # noqa: E402
-from tests.wsclient import Term  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -149,16 +153,16 @@ class Block:
         page.wait_for_function(
             "() => [...document.querySelectorAll('#term1 .xterm-rows > div')]"
             ".some(r => r.textContent.includes('root@lab-'))", timeout=30_000)
-        if kind == "nslab" and presenting:  # the Trainer tab looked at once, and left open
-            page.click("#tab-trainer")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('#presenter-term .xterm-rows > div')]"
-                ".some(r => r.textContent.includes('tick'))", timeout=30_000)
-            page.click("#tab-own")
         if kind == "nslab":  # the kernel picture's first layout (elk warming up) is done,
             page.wait_for_function(  # or the picture is collapsed: the page has settled
                 "() => document.querySelector('#kernel.kp-collapsed') || "
                 "document.querySelector('#kernel svg.kp-svg text')", timeout=30_000)
+        if kind == "nslab" and presenting:  # the Trainer tab once, then back to typing
+            page.click("#tab-trainer")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#presenter-term .xterm-rows > div')]"
+                ".some(r => r.textContent.includes('0'.repeat(50)))", timeout=30_000)
+            page.click("#tab-own")
         page.evaluate("() => __bench.observe('#term1 .xterm-rows')")
         page.click("#term1 .xterm-screen")
         self.typed = ""
@@ -196,8 +200,7 @@ def main() -> None:
     p.add_argument("--picture", default="open", choices=["open", "closed"],
                    help="the kernel picture beside nslab's terminals (default open)")
     p.add_argument("--presenting", action="store_true",
-                   help="the trainer presents, a line of output every 0.2 s, and nslab's page "
-                        "has the Trainer tab's socket open (looked at once, then left)")
+                   help="the trainer presents meanwhile, and nslab's page has its Trainer tab open")
     p.add_argument("--chromium", default=CHROMIUM)
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -222,8 +225,7 @@ def main() -> None:
         if res.status != 201:
             raise SystemExit(f"join answered {res.status}: {res.text()}")
         context.request.get(f"{base}/step/{args.step}?lang={args.lang}")  # the session's language
-        if args.presenting:
-            trainer = present(base)
+        trainer = presenting(base) if args.presenting else None
         for r in range(args.rounds):
             for kind in (("nslab", "plain") if r % 2 == 0 else ("plain", "nslab")):
                 block = Block(context, base, kind, args.step, args.presenting)
@@ -234,39 +236,42 @@ def main() -> None:
                 block.close()
             done = sum(len(v) for v in results.values())
             print(f"round {r + 1}/{args.rounds}: {done} keys", file=sys.stderr, flush=True)
+        if trainer is not None:
+            trainer.set()
         browser.close()
-        if args.presenting:
-            trainer.close()
     report(results, args)
 
 
-def present(base: str):
-    """The trainer presents and their terminal 1 prints a line every 0.2 s; the trainer's
-    socket is read (and acknowledged) by a thread until it is closed."""
-    auth = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
-    req = urllib.request.Request(f"{base}/api/trainer/present", data=b'{"on": true}',
-                                 headers=auth, method="POST")
-    urllib.request.urlopen(req, timeout=30).close()
-    term = Term(base, None, path="/ws/trainer/terminal/1",
-                headers={"Authorization": "Bearer bench"})
-    term.until("root@lab-", 30)
-    term.send("while :; do echo tick $((i++)); sleep 0.2; done\r")
+def presenting(base: str) -> threading.Event:
+    """The trainer presenting, with some output on their terminal 1, until the event is set."""
+    from bench.presenter import PRINTER, Trainer
 
-    def read() -> None:
-        try:
-            while term.pump(1) or True:
-                del term.out[:-4096]
-        except Exception:  # closed at the end
-            pass
+    me = Trainer(base, "bench")
+    me.until(b"# ")
+    me.ws.send((PRINTER + "\r").encode())
+    me.until(b"0" * 100)
+    req = urllib.request.Request(base + "/api/trainer/present", method="POST",
+                                 data=json.dumps({"on": True}).encode(),
+                                 headers={"Authorization": "Bearer bench",
+                                          "Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    done = threading.Event()
+
+    def read() -> None:  # as the trainer's page does: take the output, acknowledge it
+        while not done.is_set():
+            me.recv(0.2)
+        me.ws.close()
 
     threading.Thread(target=read, daemon=True).start()
-    return term
+    return done
 
 
 def report(results: dict[str, list[dict]], args) -> None:
     qs = (50, 90, 99, 100)
     print(f"\nkeystroke echo in headless Chromium, {len(results['nslab'])} keys per page "
-          f"in {args.rounds} blocks each, ms")
+          f"in {args.rounds} blocks each, ms"
+          + (", the trainer presenting (nslab's page with its Trainer tab open)"
+             if args.presenting else ""))
     print(f"{'':<40}" + "".join(f"{'p' + str(q) if q < 100 else 'max':>9}" for q in qs))
     rows = [("key -> character in the rows", "key"), ("  key -> ws.send", "send"),
             ("  ws.send -> echo frame arrives", "net"), ("  echo frame -> rows", "render"),

@@ -84,11 +84,11 @@ def hear(stream) -> dict:
 class Trainer:
     """The trainer's terminal 1 over its websocket, read in order, acknowledged as a page."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, token: str = TOKEN):
         from websockets.sync.client import connect
 
         self.ws = connect(base.replace("http://", "ws://") + "/ws/trainer/terminal/1",
-                          additional_headers={"Authorization": f"Bearer {TOKEN}"},
+                          additional_headers={"Authorization": f"Bearer {token}"},
                           origin=base, compression=None, max_size=None, open_timeout=30
                           ).__enter__()
         self.ws.send(json.dumps({"type": "resize", "cols": 200, "rows": 50}))

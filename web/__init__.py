@@ -279,20 +279,20 @@ def create_app(config: Config | None = None, *, sweep: bool = True) -> Flask:
                         len(swept), ", ".join(swept))
     terminals = Terminals(hosts) if hosts else None
     attendees = Attendees(config.state_dir / "nslab.db")
-    trainer = Attendees(config.state_dir / "trainer.db")
+    trainer_store = Attendees(config.state_dir / "trainer.db")  # apart from the group's
     _workshop_code(config, attendees)
     steps = load_steps()
     off = features.names(config.features_off)
     missing = {s.id: [f for f in s.needs if not features.available(f, off)] for s in steps}
     app.extensions["nslab"] = lab = Lab(
-        config=config, attendees=attendees, trainer_store=trainer, hosts=hosts,
+        config=config, attendees=attendees, trainer_store=trainer_store, hosts=hosts,
         terminals=terminals,
         runner=Runner(steps, hosts, terminals, {k: v for k, v in missing.items() if v},
                       at_once=config.batch_at_once if config.batch_at_once > 0
                       else (os.cpu_count() or 1) + 1, ahead={TRAINER_LAB}),
         problems=problems,
         kernel=watch_lab(hosts, terminals) if terminals else None,
-        classroom=Classroom(attendees, hosts, terminals, steps, trainer=trainer))
+        classroom=Classroom(attendees, hosts, terminals, steps, trainer=trainer_store))
 
     from web import (
         api,

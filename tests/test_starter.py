@@ -52,9 +52,11 @@ def test_a_class_of_lab_hosts_comes_from_one_start_up_process(hosts):
 def test_closing_the_lab_ends_the_start_up_process(config):
     before = set(starters())
     hosts = LabHosts(config)
-    hosts.create("anna")
-    [pid] = set(starters()) - before
-    hosts.destroy("anna")
+    try:
+        hosts.create("anna")
+        [pid] = set(starters()) - before
+    finally:  # a lab host made here has no fixture to sweep it
+        hosts.destroy("anna")
     hosts.close()
     assert gone(pid)
     with pytest.raises(LabHostError, match="stopping"):
@@ -87,9 +89,11 @@ def test_a_helper_that_fails_says_why_and_the_next_one_works(hosts):
 def test_a_lab_dropped_without_closing_lets_its_start_up_process_go(config):
     before = set(starters())
     hosts = LabHosts(config)
-    hosts.create("anna")
-    [pid] = set(starters()) - before
-    hosts.destroy("anna")
+    try:
+        hosts.create("anna")
+        [pid] = set(starters()) - before
+    finally:
+        hosts.destroy("anna")
     del hosts
     gc.collect()
     assert gone(pid)

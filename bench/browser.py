@@ -16,8 +16,9 @@ terminal 1 of the same lab host:
 
 With --presenting, the trainer presents all the while (bench/presenter.py's trainer: a line
 printed every 50 ms on their terminal 1), and each nslab page opens its Trainer tab, waits
-for the trainer's output there, and goes back to its own terminal before typing: the
-Trainer tab's socket stays open and its terminal goes on taking the trainer's output.
+for the trainer's output there, and goes back to its own terminal before typing (the page
+then closes the Trainer tab's socket: static/presenter.js keeps it only while shown). The
+attendee's own terminal sockets still hear the presenting events meanwhile.
 
 Everything is timed inside the page, with performance.now(): a capturing keydown listener
 on the window (the key's dispatch), WebSocket.prototype.send (the key leaves), a message
@@ -200,7 +201,7 @@ def main() -> None:
     p.add_argument("--picture", default="open", choices=["open", "closed"],
                    help="the kernel picture beside nslab's terminals (default open)")
     p.add_argument("--presenting", action="store_true",
-                   help="the trainer presents meanwhile, and nslab's page has its Trainer tab open")
+                   help="the trainer presents; nslab's page opens its Trainer tab once")
     p.add_argument("--chromium", default=CHROMIUM)
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -270,7 +271,7 @@ def report(results: dict[str, list[dict]], args) -> None:
     qs = (50, 90, 99, 100)
     print(f"\nkeystroke echo in headless Chromium, {len(results['nslab'])} keys per page "
           f"in {args.rounds} blocks each, ms"
-          + (", the trainer presenting (nslab's page with its Trainer tab open)"
+          + (", the trainer presenting (nslab's page opened its Trainer tab once)"
              if args.presenting else ""))
     print(f"{'':<40}" + "".join(f"{'p' + str(q) if q < 100 else 'max':>9}" for q in qs))
     rows = [("key -> character in the rows", "key"), ("  key -> ws.send", "send"),

@@ -46,7 +46,7 @@
     pane.hidden = trainerKernel.hidden = !trainer;
     page.classList.toggle("showing-trainer", trainer);
     if (!quiet) remember(TAB_KEY, trainer ? "trainer" : "own");
-    if (trainer) open();
+    if (trainer) open(); else release();
   }
 
   ownTab.addEventListener("click", () => select(false));
@@ -58,12 +58,15 @@
     (trainer ? trainerTab : ownTab).focus();
   });
 
-  // The viewer and the picture are made when the tab is first opened (an attendee who never
-  // looks costs the trainer's lab host no model reads), and kept until presenting ends.
+  // The viewer and the picture live while the tab is shown: an attendee who never looks costs
+  // the trainer's lab host no model reads, and one back on their own terminal has no hidden
+  // terminal drawing the trainer's output beside theirs (bench/browser.py --presenting: that
+  // drawing cost up to 6 ms on the p99 of their own keys). Shown again, the socket's hello
+  // brings the trainer's screen as it is, and the picture is read afresh.
   // The picture once the socket is in: by then the trainer has a lab host to draw (the
   // socket makes one if need be; the model of none would be a 409).
   function showPicture() {
-    if (picture || !nslab.KernelPicture || !state.presenting) return;
+    if (picture || !nslab.KernelPicture || !state.presenting || pane.hidden) return;
     picture = new nslab.KernelPicture(trainerKernel, {url: "/api/presenter/kernel",
       lang: page.dataset.lang, view: ownKernel.dataset.view || "processes"});
   }
@@ -81,25 +84,31 @@
       t.on("presenter", update);
       t.on("gone", () => update({presenting: false}));
       opening = null;
-      if (!state.presenting) { t.dispose(); return; }  // ended while it opened
+      if (!state.presenting || pane.hidden) {  // ended, or the tab was left, while it opened
+        t.dispose();
+        return;
+      }
       viewer = t;
     })();
     return opening;
   }
 
+  // The viewer and the picture go. The terminal not from inside its socket's own message
+  // handler ("gone" ends presenting there): after it. Each takes only its own nodes with it,
+  // so a viewer opened again meanwhile is left alone.
+  function release() {
+    const t = viewer;
+    if (picture) picture.dispose();
+    viewer = picture = null;
+    if (!t) return;
+    t.closedByPage = true;  // closed on purpose: no reconnecting
+    setTimeout(() => t.dispose());
+  }
+
   function close() {
     tabs.hidden = true;
     if (page.classList.contains("showing-trainer")) select(false, true);
-    // Not from inside the socket's own message handler: after it.
-    const [t, p] = [viewer, picture];
-    viewer = picture = null;
-    if (t) t.closedByPage = true;  // the server closes the socket next: no reconnecting
-    setTimeout(() => {
-      if (t) t.dispose();
-      if (p) p.dispose();
-      trainerKernel.replaceChildren();
-      $("presenter-term").replaceChildren();
-    });
+    release();
   }
 
   // -- following the trainer ---------------------------------------------------------------

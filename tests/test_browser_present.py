@@ -119,6 +119,29 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         assert "typed-by-anna" not in screen(tp, "#term1")
         assert "typed-by-anna" not in screen(page, "#presenter-term")
 
+        # Back on their own terminal, the attendee's page holds no socket to the trainer's
+        # and draws nothing of it; the Trainer tab again shows what happened meanwhile.
+        sockets = []
+        page.on("websocket", lambda ws: sockets.append(ws) if "/ws/presenter" in ws.url else None)
+        page.locator("#tab-own").click()
+        expect(page.locator("#term1")).to_be_visible()
+        page.wait_for_function("() => !document.querySelector('#presenter-term .xterm')",
+                               timeout=LIVE_MS)
+        type_in(tp, "#term1", "echo while-away-$((6*7))\n")
+        wait_screen(tp, "#term1", "while-away-42")
+        page.locator("#tab-trainer").click()
+        wait_screen(page, "#presenter-term", "while-away-42")
+        assert "presented-42" in screen(page, "#presenter-term")
+        wait_picture(page, "#presenter-kernel", ["lab-trainer"])
+        page.locator("#tab-own").click()
+        page.wait_for_function("() => !document.querySelector('#presenter-term .xterm')",
+                               timeout=LIVE_MS)
+        assert len(sockets) == 1
+        if not sockets[0].is_closed():
+            sockets[0].wait_for_event("close", timeout=LIVE_MS)
+        page.locator("#tab-trainer").click()
+        wait_screen(page, "#presenter-term", "while-away-42")
+
         # The trainer moves on: a new offer, and still no jump.
         tp.goto(f"{server}/trainer/lab/mount")
         expect(follow).to_contain_text("The trainer is on step 6: Mounts — go there?",

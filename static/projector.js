@@ -93,8 +93,10 @@ function fontSize() {
 document.addEventListener("DOMContentLoaded", () => {
   const host = document.getElementById("kernel");
   if (!host || !nslab.KernelPicture) return;
+  // The picture's box is wide and low, below the terminal: laid out left to right, it is
+  // drawn larger.
   picture = new nslab.KernelPicture(host, {url: projector.dataset.kernel, lang: projector.dataset.lang,
-                                          view: host.dataset.view});
+                                          view: host.dataset.view, wide: true});
 });
 
 (async () => {

@@ -53,6 +53,12 @@ def trainer_lab(browser, base: str, step: str, lang: str = "en") -> Page:  # noq
     return trainer
 
 
+def label_height(page, host: str) -> float:
+    """The smallest name drawn in host's kernel picture, in CSS pixels as it is shown."""
+    return page.evaluate("""host => Math.min(...[...document.querySelectorAll(
+        host + ' .kp-svg text.kp-label')].map(t => t.getBoundingClientRect().height))""", host)
+
+
 def type_in(page, host: str, text: str) -> None:
     page.click(host)
     page.keyboard.type(text)
@@ -317,6 +323,17 @@ def test_the_projector_view_in_both_languages(server, browser):  # noqa: F811
                 assert size >= (23 if height >= 1080 else 17), size
                 keys = page.locator(".p-keys").inner_text()
                 assert ("Bild" in keys) == (lang == "de")
+                # The picture is laid out to its wide box: names readable from the back.
+                assert label_height(page, "#kernel") >= (18 if height >= 1080 else 16)
+                if lang == "de":
+                    for view in ("Prozesse", "Cgroups"):
+                        page.locator("#kernel .kp-tab", has_text=view).click()
+                        page.wait_for_function(  # drawn: its label names the view
+                            "v => document.querySelector('#kernel svg.kp-svg')"
+                            ".getAttribute('aria-label').startsWith(v)", arg=view)
+                        artifact(page, f"present-{lang}-{width}-{view.lower()}.png")
+                        assert label_height(page, "#kernel") >= 12  # a process tree is wide
+                    page.locator("#kernel .kp-tab", has_text="Netzwerk").click()
 
         # What an attendee sees of it, for the README.
         expect(page.locator("#present")).to_have_attribute("aria-checked", "true")

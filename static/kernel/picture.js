@@ -2,10 +2,14 @@
 // (processes & namespaces, mounts & layers, network, cgroups), drawn from the server's model
 // (GET /api/me/kernel, or the trainer's /api/trainer/attendees/<id>/kernel).
 //
-//   const picture = new nslab.KernelPicture(host, {url, lang: "de" | "en" | "both", view});
+//   const picture = new nslab.KernelPicture(host, {url, lang: "de" | "en" | "both", view, wide});
 //   terminal.on("kernel", (msg) => picture.announce(msg.version));  // fetches once per version
 //   picture.update(model);   // draw a model you already have (the tests' harness does)
 //   picture.dispose();
+//
+// wide: trees and boxes laid out left to right instead of top down, for a box much wider than
+// tall (the projector's, below the terminal), where a top-down picture would be scaled down
+// to its height and its labels drawn too small to read from the back of the room.
 //
 // Layout is elkjs (static/vendor/elkjs), loaded after the page's own scripts. Its layered
 // algorithm draws every view: boxes inside boxes (a container's namespaces inside the one that
@@ -56,8 +60,9 @@ function textList(items, changed) {
 let instances = 0;
 
 class KernelPicture {
-  constructor(host, {url = null, lang = "de", view = "processes"} = {}) {
+  constructor(host, {url = null, lang = "de", view = "processes", wide = false} = {}) {
     this.host = host;
+    this.wide = wide;
     this.lang = lang in TEXTS || lang === "both" ? lang : "de";
     this.view = VIEWS.includes(view) ? view : "processes";
     this.model = null;
@@ -210,7 +215,7 @@ class KernelPicture {
     const seq = ++this.seq;
     if (!this.model || this.collapsed) return;
     const started = performance.now();
-    const g = BUILDERS[this.view](this.model, (k, v) => this.t(k, v));
+    const g = BUILDERS[this.view](this.model, (k, v) => this.t(k, v), {wide: this.wide});
     this.graph = g;
     this.fillList();
     const changed = performance.now() - this.changedAt < HIGHLIGHT_MS ? this.change.changed : new Set();

@@ -5,8 +5,8 @@ import {CAP, Graph} from "../graph.js";
 // Cgroups: the tree by path, each with pids and memory against their limits. The top one
 // also shows the lab's limits ("lab ≤ 512"): they sit on its parent, out of the attendee's
 // reach, so the top may read "max" and still stop at 512 processes.
-export function buildCgroups(model, t) {
-  const g = new Graph(t, "DOWN");
+export function buildCgroups(model, t, {wide = false} = {}) {
+  const g = new Graph(t, wide ? "RIGHT" : "DOWN");
   const groups = arr(model.cgroups).filter((c) => c && c.path !== undefined);
   if (!groups.length) g.note = t("noCgroups");
   const procs = new Map(arr(model.processes).map((p) => [p.pid, p]));

@@ -4,8 +4,9 @@ import {CAP, Graph, NEUTRAL, PALETTE, hash} from "../graph.js";
 
 // Network: a box per net namespace with its interfaces; veth pairs as cables between boxes,
 // interfaces on a bridge tied to it.
-export function buildNetwork(model, t) {
-  const g = new Graph(t, "DOWN", {"elk.layered.spacing.nodeNodeBetweenLayers": "36"});
+export function buildNetwork(model, t, {wide = false} = {}) {
+  const g = new Graph(t, wide ? "RIGHT" : "DOWN",
+                      {"elk.layered.spacing.nodeNodeBetweenLayers": "36"});
   const lab = obj(model.labhost);
   const labNet = obj(lab.namespaces).net;
   const procs = new Map(arr(model.processes).map((p) => [p.pid, p]));

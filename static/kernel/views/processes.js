@@ -4,8 +4,8 @@ import {CAP, Graph, NEUTRAL, PALETTE, hash} from "../graph.js";
 
 // Processes & namespaces: the process tree; each set of namespaces other than the lab host's
 // (or another root) a coloured box, nested where a container's process made it.
-export function buildProcesses(model, t) {
-  const g = new Graph(t, "DOWN");
+export function buildProcesses(model, t, {wide = false} = {}) {
+  const g = new Graph(t, wide ? "RIGHT" : "DOWN");
   const lab = obj(model.labhost);
   const labNs = obj(lab.namespaces);
   const labRoot = str(lab.root) || "/";

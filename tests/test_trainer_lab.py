@@ -1,6 +1,9 @@
 """The trainer's own lab host: made on demand, used like an attendee's, kept apart from the
 group's, and made afresh by a new group or a reset."""
 
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -9,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from labsteps.sandbox.labhost import LabHosts
 from tests.apiclient import Api
-from tests.conftest import TOKEN, traces
+from tests.conftest import ROOT, TOKEN, traces
 from tests.wsclient import Term
 
 pytestmark = pytest.mark.root
@@ -160,3 +163,26 @@ def test_the_trainers_lab_host_left_alone_ends_but_never_while_presented(short_e
     time.sleep(5)  # the trainer has no terminal of it open: the room is looking at it
     assert hosts.get("trainer") is not None
     view.close()
+
+
+def test_the_cli_gives_the_trainer_a_fresh_lab_host_and_leaves_the_group(server, config, trainer):
+    anna = Api.joined(server, "Anna")
+    term = own_terminal(server)
+    term.until("root@lab-trainer")
+    assert trainer.post("/api/trainer/steps/chroot/solve")[1]["passed"] is True
+    hosts = LabHosts(config)
+    lab = "a" + str(anna.get("/api/me")[1]["attendee"]["id"])
+    old, annas = hosts.get("trainer"), hosts.get(lab)
+    env = {**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
+           "NSLAB_LIB_DIR": str(config.lib_dir)}
+    res = subprocess.run([sys.executable, "-m", "web.cli", "reset", "--trainer"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "nothing left" in res.stdout, res.stderr
+    assert traces(hosts, old) == []
+    assert hosts.get(lab).pid == annas.pid  # the group is left as it was
+    passed = [s["passed"] for s in trainer.get("/api/trainer/steps")[1]]
+    assert passed == [None] * len(passed)
+    term = own_terminal(server)  # the server makes it again on the next visit
+    term.until("root@lab-trainer")
+    assert hosts.get("trainer").pid != old.pid
+    term.close()

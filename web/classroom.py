@@ -117,6 +117,15 @@ class Classroom:
             self.terminals.close_all(attendee.lab)
         self.hosts.destroy(attendee.lab)
 
+    def reset_trainer(self) -> None:
+        """The trainer's own lab host destroyed (verified) and their progress forgotten: they
+        start the talk afresh, the group untouched."""
+        if self.trainer is not None:
+            self.trainer.clear()
+        if self.terminals is not None:
+            self.terminals.close_all(TRAINER_LAB)
+        self.hosts.destroy(TRAINER_LAB)
+
     def new_group(self, code_enabled: bool) -> str:
         """Forget every attendee, set a new workshop code, and end every lab host, the
         trainer's too (with the trainer's progress: they start the talk afresh as well).

@@ -104,8 +104,13 @@ def cmd_reset(args: argparse.Namespace) -> int:
         print(f"new group: every lab host ended, attendees and progress cleared, "
               f"workshop code {code or '(none)'}")
         return 0
+    if args.trainer:
+        room.reset_trainer()
+        print("the trainer: lab host destroyed, nothing left, progress cleared; "
+              "a fresh one starts on the next visit")
+        return 0
     if not args.attendee:
-        raise LabHostError("name an attendee (id or name), or --all")
+        raise LabHostError("name an attendee (id or name), --trainer, or --all")
     who = room.attendees.get(int(args.attendee)) if args.attendee.isdigit() else \
         room.attendees.by_name(args.attendee)
     if who is None:
@@ -132,8 +137,11 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("attendees", help="who is in the group, on which step")
     a.set_defaults(func=cmd_attendees)
 
-    r = sub.add_parser("reset", help="a fresh lab host for one attendee, or a new group")
+    r = sub.add_parser("reset", help="a fresh lab host for one attendee or the trainer, "
+                       "or a new group")
     r.add_argument("attendee", nargs="?", help="id or name")
+    r.add_argument("--trainer", action="store_true",
+                   help="the trainer's own lab host and progress, afresh")
     r.add_argument("--all", action="store_true",
                    help="new group: end every lab host, clear attendees, new workshop code")
     r.set_defaults(func=cmd_reset)

@@ -148,9 +148,7 @@ def reset():
         new = lab.classroom.new_group(code_enabled=lab.config.workshop_code != "")
         return jsonify(status="new group", code=new)
     if body.get("trainer") is True:  # the trainer's own lab host and progress, afresh
-        trainer = lab.trainer()
-        lab.trainer_store.clear()
-        lab.classroom.reset(trainer)  # LeftBehind (503) when something of it is left
+        lab.classroom.reset_trainer()  # LeftBehind (503) when something of it is left
         return jsonify(status="fresh")
     if "attendee" not in body:
         raise ApiError(400, "bad_request", "Send {\"attendee\": id}, {\"trainer\": true} "

@@ -101,7 +101,7 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
 
         type_in(tp, "#term1", "echo presented-$((6*7))\n")
         wait_screen(page, "#presenter-term", "presented-42")
-        wait_picture(page, "#presenter-kernel", ["lab-trainer"])
+        wait_picture(page, "#presenter-kernel", ["lab-trainer", "bash"])
         artifact(page, "attendee-trainer-tab.png")
         # The trainer's size, the font made to fit: lines break where the trainer's do.
         rows = "host => document.querySelectorAll(host + ' .xterm-rows > div').length"
@@ -138,7 +138,7 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         page.locator("#tab-trainer").click()
         wait_screen(page, "#presenter-term", "while-away-42")
         assert "presented-42" in screen(page, "#presenter-term")
-        wait_picture(page, "#presenter-kernel", ["lab-trainer"])
+        wait_picture(page, "#presenter-kernel", ["lab-trainer", "bash"])
         page.locator("#tab-own").click()
         page.wait_for_function("() => !document.querySelector('#presenter-term .xterm')",
                                timeout=LIVE_MS)

@@ -24,6 +24,15 @@ def trainer(server):
     return Api.trainer(server, TOKEN)
 
 
+@pytest.fixture
+def presenting(server, trainer):
+    """Anna in the room, and the trainer presenting their terminal 1 (open, at its prompt)."""
+    anna = Api.joined(server, "Anna")
+    mine = own_terminal(server)
+    assert trainer.post("/api/trainer/present", {"on": True})[0] == 200
+    return anna, mine
+
+
 def own_terminal(server):
     term = Term(server, None, path="/ws/trainer/terminal/1",
                 headers={"Authorization": f"Bearer {TOKEN}"})
@@ -85,10 +94,8 @@ def test_presenting_on_and_off_reaches_every_attendee_and_viewer(server, trainer
     mine.close()
 
 
-def test_an_attendee_cannot_type_into_the_presented_terminal(server, config, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_an_attendee_cannot_type_into_the_presented_terminal(server, config, presenting):
+    anna, mine = presenting
     view = viewer(server, anna)
     view.until("root@lab-trainer")
     view.send("touch /tmp/von-anna\r")
@@ -104,10 +111,8 @@ def test_an_attendee_cannot_type_into_the_presented_terminal(server, config, tra
     view.close()
 
 
-def test_the_trainers_hostname_and_process_names_come_back_as_text(server, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_the_trainers_hostname_and_process_names_come_back_as_text(server, presenting):
+    anna, mine = presenting
     mine.run(f"python3 -c 'import socket; socket.sethostname(\"{MARKUP}\")'")
     # A process named in markup (its comm), with markup in its arguments.
     mine.run("(bash -c 'printf \"<b>fett</b>\" > /proc/$$/comm; sleep 600; :' &)")
@@ -165,10 +170,8 @@ def _never_reads(server, cookie) -> socket.socket:
     return sock
 
 
-def test_a_viewer_far_behind_gets_a_fresh_screen_once_it_has_caught_up(server, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_a_viewer_far_behind_gets_a_fresh_screen_once_it_has_caught_up(server, presenting):
+    anna, mine = presenting
     view = viewer(server, anna, ack=False)  # reads, but acknowledges nothing
     view.until("root@lab-trainer")
     _flood(mine, 1 << 20)
@@ -185,10 +188,8 @@ def test_a_viewer_far_behind_gets_a_fresh_screen_once_it_has_caught_up(server, t
     view.close()
 
 
-def test_viewers_hear_the_trainers_terminal_size(server, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_viewers_hear_the_trainers_terminal_size(server, presenting):
+    anna, mine = presenting
     view = viewer(server, anna)
     assert view.event("hello")["cols"] == 80
     mine.control({"type": "resize", "cols": 132, "rows": 40})
@@ -197,10 +198,8 @@ def test_viewers_hear_the_trainers_terminal_size(server, trainer):
     view.close()
 
 
-def test_a_reset_of_the_trainers_lab_host_sends_viewers_to_the_new_one(server, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_a_reset_of_the_trainers_lab_host_sends_viewers_to_the_new_one(server, trainer, presenting):
+    anna, mine = presenting
     view = viewer(server, anna)
     view.until("root@lab-trainer")
     assert trainer.post("/api/trainer/reset", {"trainer": True})[0] == 200
@@ -249,10 +248,8 @@ def test_the_projector_view_shows_the_trainers_step(server, trainer):
         assert 'lang="en"' in res.read().decode()
 
 
-def test_stopping_the_server_leaves_nothing_of_presenting(server, config, trainer):
-    anna = Api.joined(server, "Anna")
-    mine = own_terminal(server)
-    trainer.post("/api/trainer/present", {"on": True})
+def test_stopping_the_server_leaves_nothing_of_presenting(server, config, presenting):
+    anna, mine = presenting
     view = viewer(server, anna)
     view.until("root@lab-trainer")
     server.stop()

@@ -33,24 +33,32 @@ def until(predicate, timeout: float = 5) -> None:
         time.sleep(0.005)
 
 
-def test_first_come_first_served_and_each_hears_its_place():
-    told = Told()
-    turns = Turns(1, told)
+def queue_behind(turns: Turns, first: str, then: list[str]):
+    """first holds the one turn there is; then queue behind it, one after another. Returns
+    the order in which they got their turn (so far), the event that lets first go, and the
+    threads to join."""
     order, release = [], threading.Event()
 
     def worker(lab: str) -> None:
         with turns.turn(lab, "run", "chroot"):
             order.append(lab)
-            if lab == "a":
+            if lab == first:
                 release.wait(5)
 
-    threads = [threading.Thread(target=worker, args=("a",))]
+    threads = [threading.Thread(target=worker, args=(first,))]
     threads[0].start()
-    until(lambda: order == ["a"])
-    for i, lab in enumerate("bcd"):
+    until(lambda: order == [first])
+    for i, lab in enumerate(then):
         threads.append(threading.Thread(target=worker, args=(lab,)))
         threads[-1].start()
         until(lambda n=i + 1: turns.waiting() == n)
+    return order, release, threads
+
+
+def test_first_come_first_served_and_each_hears_its_place():
+    told = Told()
+    turns = Turns(1, told)
+    order, release, threads = queue_behind(turns, "a", ["b", "c", "d"])
     assert turns.state("b") == {"state": "queued", "place": 1, "what": "run", "step": "chroot"}
     assert turns.state("d")["place"] == 3
     release.set()
@@ -120,21 +128,7 @@ def test_many_at_once_keep_the_limit_and_leave_nothing():
 def test_the_trainers_request_goes_before_the_queue():
     told = Told()
     turns = Turns(1, told, ahead={"trainer"})
-    order, release = [], threading.Event()
-
-    def worker(lab: str) -> None:
-        with turns.turn(lab, "run", "chroot"):
-            order.append(lab)
-            if lab == "a":
-                release.wait(5)
-
-    threads = [threading.Thread(target=worker, args=("a",))]
-    threads[0].start()
-    until(lambda: order == ["a"])
-    for i, lab in enumerate(["b", "c", "trainer"]):
-        threads.append(threading.Thread(target=worker, args=(lab,)))
-        threads[-1].start()
-        until(lambda n=i + 1: turns.waiting() == n)
+    order, release, threads = queue_behind(turns, "a", ["b", "c", "trainer"])
     assert turns.state("trainer")["place"] == 1
     assert [turns.state(lab)["place"] for lab in "bc"] == [2, 3]
     assert told.states("b") == [("queued", 1), ("queued", 2)]  # moved back: told once

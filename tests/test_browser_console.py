@@ -54,10 +54,11 @@ def joined(base: str, name: str) -> Api:
 
 
 def as_trainer(base: str, method: str, path: str, body: object = None):
+    """What the trainer's API answers (an HTTPError for any error); a Run takes its time."""
     req = urllib.request.Request(base + path, method=method, headers={
         "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         data=json.dumps(body).encode() if body is not None else None)
-    with urllib.request.urlopen(req, timeout=60) as res:
+    with urllib.request.urlopen(req, timeout=300) as res:
         return json.load(res)
 
 

@@ -8,26 +8,15 @@ Screenshots stay in .artifacts/ (present-de-1920.png, attendee-trainer-tab.png, 
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
-from tests.conftest import TOKEN
 from tests.test_browser import Page, browser, expect, tab  # noqa: F401 (fixtures)
+from tests.test_browser_console import as_trainer
 from tests.test_browser_kernel import EVIL, artifact, open_console, wait_picture
 
 pytestmark = [pytest.mark.root, pytest.mark.browser]
 LIVE_MS = 10_000  # how long a test waits for presenting to reach a page (bench/ says how fast)
 SIZES = [(1920, 1080), (1280, 720)]
-
-
-def as_trainer(base: str, method: str, path: str, body: object = None):
-    req = urllib.request.Request(base + path, method=method, headers={
-        "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        data=json.dumps(body).encode() if body is not None else None)
-    with urllib.request.urlopen(req, timeout=300) as res:
-        return json.load(res)
 
 
 def screen(page, host: str) -> str:

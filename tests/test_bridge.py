@@ -15,7 +15,8 @@ import pytest
 from wsproto.connection import Connection, ConnectionType
 
 from labsteps.errors import HandshakeError
-from labsteps.terminal.bridge import MAX_PENDING, Bridge, handshake
+from labsteps.terminal import bridge
+from labsteps.terminal.bridge import MAX_PENDING, Bridge, Close, handshake
 from labsteps.terminal.pty import Terminal
 from tests.wsclient import RawSocket
 
@@ -44,6 +45,13 @@ class Viewer:
         def bridge():
             try:
                 self.bridge.run()
+                # What gunicorn's graceful close, which comes next, would find: b"" (shut
+                # for reading, nothing to wait for), or nothing yet (it would wait 2 s).
+                theirs.setblocking(False)
+                try:
+                    self.left = theirs.recv(1)
+                except BlockingIOError:
+                    self.left = None
             finally:
                 theirs.close()
                 self.done.set()
@@ -140,6 +148,31 @@ def test_a_tab_that_goes_away_mid_flood_ends_its_bridge_and_the_shell_goes_on(sh
     other.keys(b"\x03")
     other.keys(b"echo noch-''da\r")
     assert b"noch-da\r\n" in other.output_until(b"noch-da\r\n")
+
+
+def test_a_tab_that_stopped_reading_is_closed_in_its_own_thread(shell, monkeypatch):
+    monkeypatch.setattr(bridge, "LINGER", 0.3)
+    tab = Viewer(shell)
+    tab.keys(b"yes nslab-flut\r")
+    tab.output_until(b"nslab-flut\r\n" * 50)
+    time.sleep(0.2)  # the socket is full by now: the close frame waits behind the output
+    tab.bridge.close(Close.NORMAL, "presenting ended")
+    assert tab.done.wait(10), "the bridge did not end"
+    assert tab.left == b""  # gunicorn's close, on its one main thread, will not wait for it
+
+
+def test_a_tab_that_answers_the_close_is_let_go_at_once(shell, monkeypatch):
+    monkeypatch.setattr(bridge, "LINGER", 60.0)
+    tab = Viewer(shell)
+    tab.output_until(b"$ ")
+    tab.bridge.close(Close.NORMAL, "presenting ended")
+    assert tab.close_code() == 1000
+    tab.raw.sock.settimeout(10)
+    assert tab.raw.sock.recv(1) == b""  # the server's FIN follows its close frame
+    tab.raw.frame(0x8, struct.pack("!H", 1000))  # as a browser answers
+    tab.raw.sock.close()
+    assert tab.done.wait(10), "the bridge waited for more than the peer's close"
+    assert tab.left == b""
 
 
 def test_a_client_that_acks_what_it_never_read_is_cut_off(shell):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from flask import Blueprint, Response, current_app, request
 from wsproto.events import CloseConnection
 
-from labsteps.terminal.bridge import Bridge, Close, handshake
+from labsteps.terminal.bridge import LINGER, Bridge, Close, handshake, linger
 from labsteps.terminal.pty import Terminal
 from web import current_lab
 from web.errors import ApiError
@@ -83,6 +83,7 @@ def serve(terminal: Callable[[], Terminal], what: str, **options) -> Response:
             sock.sendall(conn.send(CloseConnection(code, f"no terminal: {e}"[:120])))
         except OSError:
             pass
+        linger(sock, LINGER)
     else:
         try:
             Bridge(sock, conn, term, max_input=lab.config.max_input,

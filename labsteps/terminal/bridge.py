@@ -50,6 +50,7 @@ DEFER = 8 * 1024  # output chunks from this size on (a flood's) are sent by the 
 MAX_PENDING = 4 * 1024 * 1024  # queued for a client that does not read: it is cut off
 MAX_CONTROL = 4096  # a JSON control message is a few dozen bytes
 RETRY = 0.01  # seconds between tries to type input the shell has not read yet
+LINGER = 1.0  # seconds a closing connection waits for the peer's close and FIN, at most
 
 
 class Close:
@@ -358,11 +359,7 @@ class Bridge:
                 self._flush_locked()
         with self._lock:
             gone, self._dead = self._dead, True  # the reader's output is dropped from now
-        if gone:  # the peer vanished: gunicorn's graceful close would wait 2 s for it
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        linger(self.sock, 0 if gone else LINGER)
 
     # -- sending (under the lock) --------------------------------------------------
 
@@ -427,6 +424,31 @@ class Bridge:
             os.write(self._wake_w, b"x")
         except (BlockingIOError, OSError):  # full (a wake-up is pending) or closed
             pass
+
+
+def linger(sock: socket.socket, timeout: float) -> None:
+    """End a websocket's TCP connection once its close frame is sent: our FIN, then the
+    peer's close frame and FIN, for timeout seconds at most; then shut both ways.
+
+    In this connection's own thread. gunicorn closes the socket afterwards on its one main
+    thread, and waits up to 2 s there for a peer that has not closed (a graceful close):
+    every other connection's close, and every new connection, would wait behind a tab that
+    stopped reading. Shut both ways, the socket leaves gunicorn nothing to wait for."""
+    try:
+        if timeout > 0:
+            sock.shutdown(socket.SHUT_WR)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0 and poller.poll(left * 1000):
+                try:
+                    if not sock.recv(CHUNK):  # what comes is the peer's close: dropped
+                        break
+                except BlockingIOError:
+                    continue
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # the peer was quicker, or is gone
+        pass
 
 
 def _closing_code(code: int) -> int:

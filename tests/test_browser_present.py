@@ -134,8 +134,12 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         assert len(sockets) == 1
         if not sockets[0].is_closed():
             sockets[0].wait_for_event("close", timeout=LIVE_MS)
+        for _ in range(6):  # to and fro, quicker than sockets open and close
+            page.locator("#tab-trainer").click()
+            page.locator("#tab-own").click()
         page.locator("#tab-trainer").click()
         wait_screen(page, "#presenter-term", "while-away-42")
+        assert page.locator("#presenter-term .xterm").count() == 1
 
         # The trainer moves on: a new offer, and still no jump.
         tp.goto(f"{server}/trainer/lab/mount")

@@ -87,10 +87,14 @@ class Trainer:
     def __init__(self, base: str, token: str = TOKEN):
         from websockets.sync.client import connect
 
+        # Between phases this process waits for its next order while the printer goes on:
+        # with the client's bounded queue it would stop reading the socket, miss its own
+        # keepalive's pong and end the run (1011). Unbounded, and no pings of its own, it
+        # reads all along and answers the server's pings as a page does.
         self.ws = connect(base.replace("http://", "ws://") + "/ws/trainer/terminal/1",
                           additional_headers={"Authorization": f"Bearer {token}"},
-                          origin=base, compression=None, max_size=None, open_timeout=30
-                          ).__enter__()
+                          origin=base, compression=None, max_size=None, open_timeout=30,
+                          max_queue=None, ping_interval=None).__enter__()
         self.ws.send(json.dumps({"type": "resize", "cols": 200, "rows": 50}))
         self.received = self.acked = 0
         self.unacked_since: float | None = None

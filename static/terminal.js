@@ -274,6 +274,7 @@ class LabTerminal {
     this.blink();
     if (this.ws) this.ws.close();
     this.term.dispose();
+    this.overlay.remove();  // its nodes go with it: the host may get another terminal
   }
 
   status(text, button, action) {

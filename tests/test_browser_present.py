@@ -140,6 +140,7 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         page.locator("#tab-trainer").click()
         wait_screen(page, "#presenter-term", "while-away-42")
         assert page.locator("#presenter-term .xterm").count() == 1
+        assert page.locator("#presenter-term .term-overlay").count() == 1  # none left behind
 
         # The trainer moves on: a new offer, and still no jump.
         tp.goto(f"{server}/trainer/lab/mount")

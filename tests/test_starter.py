@@ -49,7 +49,9 @@ def test_a_class_of_lab_hosts_comes_from_one_start_up_process(hosts):
         assert sh(hosts, "hostname; id -u", name) == (0, f"lab-{name}\n0\n")
 
 
-def test_closing_the_lab_ends_the_start_up_process(config):
+def lab_and_its_starter(config) -> tuple[LabHosts, int]:
+    """A lab of its own (not the hosts fixture's) and its start-up process, which a lab
+    host made and destroyed again has brought up."""
     before = set(starters())
     hosts = LabHosts(config)
     try:
@@ -57,6 +59,11 @@ def test_closing_the_lab_ends_the_start_up_process(config):
         [pid] = set(starters()) - before
     finally:  # a lab host made here has no fixture to sweep it
         hosts.destroy("anna")
+    return hosts, pid
+
+
+def test_closing_the_lab_ends_the_start_up_process(config):
+    hosts, pid = lab_and_its_starter(config)
     hosts.close()
     assert gone(pid)
     with pytest.raises(LabHostError, match="stopping"):
@@ -87,13 +94,7 @@ def test_a_helper_that_fails_says_why_and_the_next_one_works(hosts):
 
 
 def test_a_lab_dropped_without_closing_lets_its_start_up_process_go(config):
-    before = set(starters())
-    hosts = LabHosts(config)
-    try:
-        hosts.create("anna")
-        [pid] = set(starters()) - before
-    finally:
-        hosts.destroy("anna")
+    hosts, pid = lab_and_its_starter(config)
     del hosts
     gc.collect()
     assert gone(pid)

@@ -3,8 +3,10 @@ cannot offer: over HTTP and a real terminal, as an attendee and the trainer meet
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -87,9 +89,30 @@ def test_the_grid_shows_how_a_task_was_solved(server, way):
     assert task_block(api)["solved"] == way
 
 
+def opened(server: str, api: Api, path: str) -> http.client.HTTPResponse:
+    """GET path with api's session, redirects not followed."""
+    u = urllib.parse.urlsplit(server)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    conn.request("GET", path, headers={"Cookie": api.cookie})
+    res = conn.getresponse()
+    res.read()
+    conn.close()
+    return res
+
+
+def where_the_lab_leads(server: str, api: Api) -> str:
+    """Where /lab (the start page's way back into the talk) sends api's attendee."""
+    res = opened(server, api, "/lab")
+    assert res.status == 302
+    return urllib.parse.urlsplit(res.getheader("Location")).path
+
+
 def test_chapters_the_trainer_turns_off_are_gone_for_the_group(server):
     deeper = [s.id for s in load_steps() if s.chapter == "deeper"]
     api = Api.joined(server, "Cleo")
+    assert where_the_lab_leads(server, api) == "/step/intro"
+    opened(server, api, f"/step/{deeper[0]}")  # Cleo reads ahead
+    assert where_the_lab_leads(server, api) == f"/step/{deeper[0]}"
     status, body = trainer(server, "GET", "/api/trainer/chapters")
     assert status == 200 and [c["on"] for c in body["chapters"]] == [True, True]
     status, body = trainer(server, "POST", "/api/trainer/chapters", {"chapters": ["talk"]})
@@ -98,6 +121,7 @@ def test_chapters_the_trainer_turns_off_are_gone_for_the_group(server):
     assert [s["id"] for s in steps] == [s.id for s in load_steps() if s.chapter == "talk"]
     for step_id in deeper:
         assert api.get(f"/api/steps/{step_id}")[0] == 404
+    assert where_the_lab_leads(server, api) == "/step/intro"  # not to a step that is gone
     console = urllib.request.Request(server + "/trainer",
                                      headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(console, timeout=30) as res:

@@ -87,6 +87,12 @@ class Lab:
             raise UnknownStep(f"There is no step {step_id!r} in this workshop's chapters.")
         return step
 
+    def current_step(self, who: Attendee) -> Step:
+        """The step who is on; the first of this group's when theirs is none of them (none
+        yet, or in a chapter the trainer has switched off since)."""
+        steps = self.steps()
+        return next((s for s in steps if s.id == who.step), steps[0])
+
     def hostname(self, attendee: Attendee) -> str:
         return hostname_for(attendee.name)
 

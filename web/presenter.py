@@ -121,7 +121,7 @@ def projector(step_id: str | None = None):
             abort(404)
         lab.set_step(lab.trainer(), step_id)
     trainer = lab.trainer()
-    step = lab.step(trainer.step) if trainer.step in {s.id for s in steps} else steps[0]
+    step = lab.current_step(trainer)
     lang = language()
     return render_template("present.html", lang=lang,
                            step=step_json(step, lang, trainer),

@@ -86,7 +86,7 @@ def step_json(step: Step, lang: str, who: Attendee | None) -> dict:
              .items() if s == step.id} if who else {}
     parts = [{"block": p.index} if isinstance(p, Block) else {"html": str(render(p[lang]))}
              for p in step.parts]
-    missing = current_lab().runner.missing.get(step.id, [])
+    missing = lab.runner.missing.get(step.id, [])
     return {"id": step.id, "title": step.title[lang], "view": step.view,
             "chapter": step.chapter, "available": not missing, "missing": missing,
             "blocks": [_block(b, lang, values, tasks, not missing) for b in step.blocks],
@@ -190,18 +190,15 @@ def lab_page():
     attendee = current_attendee()
     if attendee is None:
         return redirect(url_for("pages.index"))
-    current = attendee.step or current_lab().steps()[0].id
-    return redirect(url_for("steps.step_page", step_id=current))
+    return redirect(url_for("steps.step_page", step_id=current_lab().current_step(attendee).id))
 
 
 @bp.get("/trainer/lab")
 def trainer_lab_page():
     """The trainer's own step page, at their current step (the trainer's login is checked
     by web/trainer.py)."""
-    current = current_lab().trainer().step
-    if current not in {s.id for s in current_lab().steps()}:
-        current = current_lab().steps()[0].id
-    return redirect(url_for("steps.trainer_step_page", step_id=current))
+    lab = current_lab()
+    return redirect(url_for("steps.trainer_step_page", step_id=lab.current_step(lab.trainer()).id))
 
 
 @bp.get("/step/<step_id>")

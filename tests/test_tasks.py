@@ -128,7 +128,7 @@ def test_chapters_the_trainer_turns_off_are_gone_for_the_group(server):
         page = res.read().decode()
     assert '"id": "conclusion"' in page.replace("\\u0022", '"') or "conclusion" in page
     assert not any(f'"{s}"' in page for s in deeper)
-    for bad in ([], ["nope"], "talk", None):
+    for bad in ([], ["nope"], "talk", None, [["talk"]], [{"id": "talk"}]):
         status, body = trainer(server, "POST", "/api/trainer/chapters", {"chapters": bad})
         assert status == 400 and body["error"] == "bad_request"
     status, body = trainer(server, "POST", "/api/trainer/chapters",

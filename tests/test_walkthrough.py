@@ -121,6 +121,9 @@ def test_run_every_block_of_a_step_at_once(server):
     ("/api/steps/chroot/run", {"block": "eins"}, None, 400, "bad_block"),
     ("/api/steps/docker/run", {"block": 0}, None, 400, "not_runnable"),
     ("/api/steps/chroot/run", None, b"{not json", 400, "bad_json"),
+    # 2 KB nested past Python's recursion limit: its parser gives up, which is no 500
+    ("/api/steps/chroot/run", None, b'{"block": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+     400, "bad_json"),
     ("/api/steps/cgroups/run", {"block": 7}, None, 409, "not_ready"),  # no container yet
 ])
 def test_bad_requests_get_the_error_shape(server, path, body, raw, status, code):

@@ -16,7 +16,10 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def json_body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's parser goes: not ours to read
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "Send a JSON object in the request body.")
     return data

@@ -117,7 +117,7 @@ def set_chapters():
     """Which chapters the group has: {"chapters": ["talk", "deeper"]}."""
     chosen = json_body().get("chapters")
     if not isinstance(chosen, list) or not chosen or \
-            any(c not in CHAPTERS for c in chosen):
+            any(not isinstance(c, str) or c not in CHAPTERS for c in chosen):
         raise ApiError(400, "bad_request", "Send {\"chapters\": [...]} with one or more of "
                        f"{', '.join(map(repr, CHAPTERS))}.")
     lab = current_lab()

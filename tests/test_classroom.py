@@ -91,6 +91,25 @@ def test_names_are_unique_in_the_group(server):
     assert status == 409 and body["error"] == "name_taken"
 
 
+def test_joining_again_under_ones_own_name_keeps_ones_seat(server, trainer):
+    """The start page open in a second tab: the same name again is the same attendee."""
+    status, body, anna = join(server, "Anna")
+    assert status == 201
+    status, again = anna.post("/api/join", {"name": "anna"})
+    assert status == 200 and again == body
+    assert anna.get("/api/me")[1]["attendee"] == body["attendee"]
+    status, other, _ = join(server, "anna")  # another browser: someone else
+    assert status == 409 and other["error"] == "name_taken"
+    names = [a["name"] for a in call(trainer, "GET", "/api/trainer/attendees")[1]]
+    assert names == ["Anna"]
+
+
+def test_a_name_typed_with_a_combining_accent_is_the_letter_it_shows(server):
+    status, body, _ = join(server, "Jo\u0308rg")  # as a Mac keyboard may send "Jörg"
+    assert status == 201 and body["attendee"]["name"] == "J\u00f6rg"
+    assert join(server, "J\u00f6rg")[0] == 409
+
+
 def test_a_full_lab_says_so(server_env, server):
     server.stop()
     server_env["NSLAB_CAPACITY"] = "2"

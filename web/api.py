@@ -10,7 +10,7 @@ from labsteps.config import parse_size
 from labsteps.errors import LabFull
 from web import current_lab
 from web.errors import ApiError
-from web.session import login, require_attendee
+from web.session import current_attendee, login, require_attendee
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -45,6 +45,13 @@ def join():
     wait = body.get("wait", True)
     if not isinstance(wait, bool):
         raise ApiError(400, "bad_request", "\"wait\" is true or false.")
+    me = current_attendee()
+    if me is not None and lab.attendees.is_named(me, body.get("name")):
+        # The same person again (the start page in a second tab): their own seat, not a
+        # "someone is already called" that would send them to pick another name.
+        if wait:
+            lab.labhost(me)
+        return jsonify(attendee=me.public()), 200
     attendee = lab.attendees.join(body.get("name"))
     try:
         if wait:

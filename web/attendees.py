@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,7 @@ class Attendees:
     # -- attendees ----------------------------------------------------------------------
 
     def join(self, name: str) -> Attendee:
-        name = " ".join(name.split()) if isinstance(name, str) else ""
+        name = _normal(name)
         if not NAME.match(name):
             raise BadName("A name has 1 to 32 letters, digits, spaces, dots, dashes or "
                           "apostrophes and starts with a letter or digit.")
@@ -157,6 +158,11 @@ class Attendees:
             raise NameTaken(f"Someone in this group is already called {name!r}; please "
                             "pick another name.") from None
         return Attendee(cur.lastrowid, name, token, now)
+
+    def is_named(self, attendee: Attendee, name: object) -> bool:
+        """Whether name is attendee's own, as a join would compare it with the others'."""
+        other = self.by_name(_normal(name))
+        return other is not None and other.id == attendee.id
 
     def get(self, attendee_id: int) -> Attendee | None:
         row = self._one(f"SELECT {_COLUMNS} FROM attendees WHERE id = ?", (attendee_id,))
@@ -282,3 +288,11 @@ class Attendees:
     def raise_hand(self, attendee_id: int, raised: bool) -> None:
         self._run("UPDATE attendees SET hand = ? WHERE id = ?",
                   (time.time() if raised else None, attendee_id))
+
+
+def _normal(name: object) -> str:
+    """A name as it is kept: spaces collapsed, and composed, so that the "ö" a Mac types as
+    o and a combining diaeresis is the letter it looks like."""
+    if not isinstance(name, str):
+        return ""
+    return unicodedata.normalize("NFC", " ".join(name.split()))

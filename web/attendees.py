@@ -161,7 +161,10 @@ class Attendees:
 
     def is_named(self, attendee: Attendee, name: object) -> bool:
         """Whether name is attendee's own, as a join would compare it with the others'."""
-        other = self.by_name(_normal(name))
+        name = _normal(name)
+        if not NAME.match(name):  # no one's: and a lone surrogate is no text for SQLite
+            return False
+        other = self.by_name(name)
         return other is not None and other.id == attendee.id
 
     def get(self, attendee_id: int) -> Attendee | None:

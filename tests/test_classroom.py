@@ -133,6 +133,13 @@ def test_trainer_api_refuses_without_the_token(server, headers, status):
     assert got == status
 
 
+def test_the_token_may_come_with_its_scheme_in_any_case(server):
+    for scheme in ("bearer", "BEARER"):
+        got, _ = call(Api(server), "GET", "/api/trainer/code",
+                      headers={"Authorization": f"{scheme} {TOKEN}"})
+        assert got == 200, scheme
+
+
 def test_an_attendee_is_not_a_trainer(server):
     _, _, anna = join(server, "Anna")
     assert call(anna, "GET", "/api/trainer/attendees")[0] == 401
@@ -325,6 +332,23 @@ def test_reset_of_one_attendee_leaves_nothing_of_their_lab_host(server, config, 
     status, me = anna.get("/api/me")
     assert status == 200 and me["sandbox"]["state"] == "none"  # made again on the next visit
     assert anna.post("/api/steps/chroot/check")[1]["passed"] is False
+
+
+def test_a_reset_that_names_more_than_one_thing_resets_nothing(server, trainer):
+    _, body, anna = join(server, "Anna")
+    me = body["attendee"]["id"]
+    for both in ({"attendee": me, "all": True}, {"attendee": me, "trainer": True},
+                 {"all": True, "trainer": True}):
+        status, answer = call(trainer, "POST", "/api/trainer/reset", both)
+        assert (status, answer["error"]) == (400, "bad_request"), both
+    assert anna.get("/api/me")[0] == 200  # still in: no new group was made
+    # {"all": false} says what it does not want: the attendee's reset goes ahead
+    assert call(trainer, "POST", "/api/trainer/reset", {"attendee": me, "all": False})[0] == 200
+    for nobody in (0, 99999, 10**20):  # no one's id, whichever way it is given
+        status, answer = call(trainer, "POST", "/api/trainer/reset", {"attendee": nobody})
+        assert (status, answer["error"]) == (404, "unknown_attendee"), nobody
+        status, answer = call(trainer, "GET", f"/api/trainer/attendees/{nobody}/kernel")
+        assert (status, answer["error"]) == (404, "unknown_attendee"), nobody
 
 
 def test_new_group_after_ten_full_walkthroughs(coded, server, config, trainer):

@@ -42,9 +42,9 @@ def _mark(token: str) -> str:
 def is_trainer() -> bool | None:
     """True: a trainer; False: wrong credentials; None: none given."""
     token = current_lab().config.trainer_token
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return bool(token) and hmac.compare_digest(header[7:].strip().encode(), token.encode())
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":  # a scheme's name is case-insensitive (RFC 9110)
+        return bool(token) and hmac.compare_digest(given.strip().encode(), token.encode())
     if "trainer" in session:
         return bool(token) and hmac.compare_digest(str(session["trainer"]), _mark(token))
     return None
@@ -138,10 +138,16 @@ def code():
     return jsonify(code=current_lab().attendees.code())
 
 
+RESET_WHAT = "Send one of {\"attendee\": id}, {\"trainer\": true} or {\"all\": true}."
+
+
 @bp.post("/api/trainer/reset")
 def reset():
     body = json_body()
     lab = current_lab()
+    if (body.get("all") is True) + (body.get("trainer") is True) + ("attendee" in body) > 1:
+        # one at a time: {"attendee": 3, "all": true} must not quietly reset everyone
+        raise ApiError(400, "bad_request", RESET_WHAT)
     if body.get("all") is True:
         lab.settle()  # a lab host still starting would be made after the sweep
         lab.presenter.switch(False)  # a new room: nobody is shown anything yet
@@ -151,8 +157,7 @@ def reset():
         lab.classroom.reset_trainer()  # LeftBehind (503) when something of it is left
         return jsonify(status="fresh")
     if "attendee" not in body:
-        raise ApiError(400, "bad_request", "Send {\"attendee\": id}, {\"trainer\": true} "
-                       "or {\"all\": true}.")
+        raise ApiError(400, "bad_request", RESET_WHAT)
     attendee = _attendee(body["attendee"])
     lab.classroom.reset(attendee)  # LeftBehind (503) when something of it is left
     return jsonify(status="fresh", attendee=attendee.public())
@@ -227,9 +232,10 @@ def events():
 
 
 def _attendee(value: object):
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**62:
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ApiError(400, "bad_request", "\"attendee\" is an attendee's id (a number).")
-    attendee = current_lab().attendees.get(value)
+    # 0 or a number past SQLite's integers is no one's id, like 9999 (the path's case too)
+    attendee = current_lab().attendees.get(value) if 0 < value < 2**62 else None
     if attendee is None:
         raise ApiError(404, "unknown_attendee", f"There is no attendee {value}.")
     return attendee

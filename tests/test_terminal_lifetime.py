@@ -98,3 +98,21 @@ def test_a_shell_that_cannot_be_had_is_a_lab_host_error(labhost):
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     terminals.close_all("anna")
+
+
+def test_the_terminal_tells_what_runs_in_its_foreground(shell):
+    _terms, term, _sink = shell
+
+    def becomes(expected):
+        deadline = time.monotonic() + 10
+        while term.foreground() != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return term.foreground()
+
+    assert term.foreground() == ("bash", True)  # its own shell, at the prompt
+    term.write(b"sleep 30\r")
+    assert becomes(("sleep", False)) == ("sleep", False)
+    term.write(b"\x03")
+    assert becomes(("bash", True)) == ("bash", True)
+    term.write(b"exec sh\r")  # the talk's `exec sh`: the same process, now sh
+    assert becomes(("sh", True)) == ("sh", True)

@@ -1,6 +1,7 @@
 """The whole talk over HTTP, as the step page drives it: check, run every block, check."""
 
 import threading
+import time
 
 import pytest
 
@@ -143,12 +144,34 @@ def test_run_while_the_terminal_is_busy_is_a_conflict(server):
     term.until("RUNNING")  # output: the shell has marked the command's start before it
     status, answer = api.post("/api/steps/intro/run", {"block": 0})
     assert status == 409 and answer["error"] == "terminal_busy"
-    assert "Ctrl-C" in answer["message"]
+    assert "sleep runs there" in answer["message"] and "Ctrl-C" in answer["message"]
     term.out.clear()
     term.send(b"\x03")
     term.until("root@lab-")
     assert api.post("/api/steps/intro/run", {"block": 0})[0] == 200
     term.close()
+
+
+def test_run_says_to_type_exit_when_a_shell_of_its_own_waits_there(server):
+    """`exec sh` typed where the talk has it only inside a container: the plain sh marks no
+    prompt, so Run cannot tell it waits, and Ctrl-C would not help."""
+    api = Api.joined(server, "Anna")
+    term = Term(server, api.cookie)
+    term.until("root@lab-")
+    term.send("exec sh\r")
+    term.until("# ")
+    deadline = time.monotonic() + 10
+    while True:  # the shell is marked busy once sh has replaced it
+        status, answer = api.post("/api/steps/intro/run", {"block": 0})
+        if status != 200 or time.monotonic() > deadline:
+            break
+    assert status == 409 and answer["error"] == "terminal_busy"
+    assert "(sh)" in answer["message"] and "exit" in answer["message"], answer
+    term.send("exit\r")  # the terminal's shell ends; the next Run starts a fresh one
+    assert term.event("exit") is not None
+    term.close()
+    status, body = api.post("/api/steps/intro/run", {"block": 0})
+    assert status == 200 and body["results"][0]["exit_code"] == 0, body
 
 
 def test_the_api_wants_a_session(server):

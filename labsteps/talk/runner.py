@@ -143,7 +143,7 @@ class Runner:
             term.wait_for(lambda: term.state in ("prompt", "exited"), settle)
         if not block.wait:
             if term.state != "prompt":
-                raise _busy(block.terminal)
+                raise _busy(block.terminal, term)
             term.write(b"\x05\x15" + command.encode() + b"\r")
             time.sleep(0.3)
             return {"block": block.index, "exit_code": None, "output": "",
@@ -151,8 +151,11 @@ class Runner:
         try:
             code, output = term.run(command, block.timeout)
         except TerminalBusy:  # said again, with what the attendee can do about it
-            raise _busy(block.terminal) from None
+            raise _busy(block.terminal, term) from None
         except TimeoutError:
+            if _other_shell(term):  # e.g. the talk's `exec sh` run out of its order
+                raise TimedOut(f"Terminal {block.terminal} shows no prompt the lab knows "
+                               f"after {block.timeout:g} s: {_other_shell(term)}") from None
             raise TimedOut(f"The command is still running after {block.timeout:g} s; see "
                            f"terminal {block.terminal} (Ctrl-C stops it).") from None
         return {"block": block.index, "exit_code": code, "output": output[-65536:],
@@ -236,6 +239,26 @@ def _unavailable(step: Step, missing: list[str]) -> StepUnavailable:
                            "are shown to read, not to run.")
 
 
-def _busy(n: int) -> TerminalBusy:
-    return TerminalBusy(f"Terminal {n} is busy: wait for the prompt, or press Ctrl-C there "
-                        "first.")
+SHELLS = {"sh", "ash", "dash", "bash", "busybox", "zsh", "ksh", "mksh"}
+
+
+def _other_shell(term) -> str:
+    """When a shell other than the terminal's own waits in its foreground (one started by
+    hand, or exec'd in place of bash), what to do about it; else "". Such a shell does not
+    mark its prompts as the lab's shells do, so Run cannot tell it is waiting, and Ctrl-C
+    does not end it."""
+    running = term.foreground()
+    if running is None or running[0] not in SHELLS or (running[0] == "bash" and running[1]):
+        return ""
+    return (f"a shell of its own runs there ({running[0]}), whose prompt the lab cannot "
+            "see. Type exit there to leave it (or Ctrl-C, should it still run something), "
+            "then Run again.")
+
+
+def _busy(n: int, term) -> TerminalBusy:
+    if other := _other_shell(term):
+        return TerminalBusy(f"Terminal {n} is busy: {other}")
+    running = term.foreground()
+    what = f"{running[0]} runs there. Wait" if running and not running[1] else "wait"
+    return TerminalBusy(f"Terminal {n} is busy: {what} for the prompt, or press Ctrl-C "
+                        "there first.")

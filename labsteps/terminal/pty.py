@@ -230,6 +230,21 @@ class Terminal:
             raw = self.screen.slice(start, end)
             return (self.last_status if finished else None), clean_output(raw)
 
+    def foreground(self) -> tuple[str, bool] | None:
+        """What runs in the terminal's foreground: (its command name, whether it is this
+        terminal's own shell), or None when that cannot be told (closed, or it is gone)."""
+        with self._fds:
+            if self._closed:
+                return None
+            try:  # the pid as this process sees it: the server's view of every namespace
+                group = os.tcgetpgrp(self.master)
+            except OSError:
+                return None
+        leader = proc.stat(group)
+        if leader is None or leader.tty_nr != self.tty_nr:
+            return None
+        return leader.comm, leader.session == group  # the login shell leads the session
+
     @property
     def alive(self) -> bool:
         return self.state != "exited"

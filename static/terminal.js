@@ -29,11 +29,15 @@ const MESSAGES = {
   de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
        exited: "Die Shell wurde beendet (Exit-Status {code}).", newShell: "Neue Shell starten",
        session: "Deine Sitzung ist abgelaufen.", rejoin: "Neu beitreten",
-       copied: "kopiert"},
+       copied: "kopiert", ok: "OK",
+       tooBig: "Zu viel auf einmal eingefügt ({kib}\u00a0KiB): ein Terminal nimmt höchstens {max}\u00a0KiB " +
+               "auf einmal. Nichts davon wurde gesendet."},
   en: {connecting: "Connecting …", reconnecting: "Connection lost, retrying in {s} s …",
        exited: "The shell has exited (exit status {code}).", newShell: "Start a new shell",
        session: "Your session has ended.", rejoin: "Join again",
-       copied: "copied"},
+       copied: "copied", ok: "OK",
+       tooBig: "Too much pasted at once ({kib}\u00a0KiB): a terminal takes at most {max}\u00a0KiB at a " +
+               "time. None of it was sent."},
 };
 
 function say(key, vars) {
@@ -71,6 +75,7 @@ class LabTerminal {
     this.attempt = 0;
     this.rendered = 0;
     this.acked = 0;
+    this.maxInput = 256 * 1024;  // what the server takes in one message; its hello says
     this.ws = null;
     this.listeners = {};
     this.focused = false;
@@ -97,7 +102,16 @@ class LabTerminal {
     this.term.open(host);
     this.term.attachCustomKeyEventHandler((e) => this.keys(e));
     this.term.onData((data) => {
-      this.send(new TextEncoder().encode(data));
+      const bytes = new TextEncoder().encode(data);
+      // The server closes the connection on input past its limit (1009): say so here
+      // instead, and keep the connection and the shell as they are.
+      if (bytes.length > this.maxInput) {
+        const kib = (n) => Math.ceil(n / 1024);
+        this.status(say("tooBig", {kib: kib(bytes.length), max: kib(this.maxInput)}), say("ok"),
+                    () => { this.status(null); this.term.focus(); });
+        return;
+      }
+      this.send(bytes);
       this.blink();
     });
     this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
@@ -165,6 +179,7 @@ class LabTerminal {
         // The server replays the screen next: start from a clean terminal.
         this.term.reset();
         this.rendered = this.acked = this.writing = 0;
+        this.maxInput = msg.max_input || this.maxInput;
         this.status(null);
         if (this.readOnly) this.mirror(msg.cols, msg.rows);
         else this.refit(true);

@@ -217,3 +217,32 @@ def test_the_cursor_blinks_without_an_animation(server, tab):
         "() => document.querySelector('#term1 .xterm-cursor.xterm-cursor-outline') &&"
         " !document.querySelector('#term1').classList.contains('cursor-off')", timeout=WAIT_MS)
     assert not tab.errors, tab.errors
+
+
+def test_a_paste_too_large_is_refused_on_the_page_and_the_terminal_stays(server, tab):
+    """The server closes a socket on input past NSLAB_MAX_INPUT (1009): the page says so
+    before sending, and the connection, the shell and the line being typed stay."""
+    page = tab.page
+    sockets = []
+    page.on("websocket", lambda ws: "/ws/terminal/1" in ws.url and sockets.append(ws))
+    tab.join(server, "Pia")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    tab.wait_prompt()
+    page.click("#term1")
+    page.keyboard.type("echo still ")
+    page.evaluate("""() => {
+        const data = new DataTransfer();
+        data.setData("text/plain", "x".repeat(300 * 1024));
+        document.querySelector("#term1 textarea").dispatchEvent(
+            new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+    }""")
+    overlay = page.locator("#term1 .term-overlay")
+    expect(overlay).to_contain_text("Too much pasted at once")
+    expect(overlay).to_contain_text("at most 256 KiB")
+    overlay.locator("button").click()
+    expect(overlay).to_be_hidden()
+    page.keyboard.type("$((20+3))\n")  # the focus is back in the terminal
+    tab.wait_rows(lambda rows: "still 23" in rows, what="the line still 23")
+    assert not any("xxxxxxxx" in r for r in tab.rows())  # none of the paste was sent
+    assert len(sockets) == 1 and not sockets[0].is_closed()
+    assert not tab.errors, tab.errors

@@ -202,7 +202,8 @@ class Bridge:
                 return False
             self._send_locked(TextMessage(json.dumps({
                 "type": "hello", "cols": self.terminal.cols, "rows": self.terminal.rows,
-                "replay": len(replay), "read_only": self.read_only})))
+                "replay": len(replay), "read_only": self.read_only,
+                "max_input": self.max_input})))
             for i in range(0, len(replay), CHUNK):
                 part = replay[i:i + CHUNK]
                 self.sent += len(part)

@@ -1,9 +1,11 @@
 """What the web side must refuse, and how: the documented error shape, a close code, and
 a lab that keeps running afterwards. See docs/security.md for what each test stands for."""
 
+import http.client
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -134,6 +136,7 @@ def test_oversized_and_malformed_bodies(server):
     json_headers = {"Content-Type": "application/json", "Cookie": cookie}
     big = json.dumps({"name": "x" * (200 * 1024)}).encode()
     assert shaped(*raw(server, "POST", "/api/join", big, json_headers), 413) == "too_large"
+    assert "64 KiB" in json.loads(raw(server, "POST", "/api/join", big, json_headers)[2])["message"]
     for body in (b"{", b"[]", b'"name"', b"\xff\xfe{}", b"null", b'{"name": "\\ud800"}'):
         status, ctype, answer = raw(server, "POST", "/api/join", body, json_headers)
         assert status == 400 and set(json.loads(answer)) == {"error", "message"}, body
@@ -142,6 +145,15 @@ def test_oversized_and_malformed_bodies(server):
         assert status == 400, (body, answer)
     assert shaped(*raw(server, "POST", "/api/me/hand", b'{"raised": "ja"}', json_headers), 400)
     assert shaped(*raw(server, "DELETE", "/api/me", None, json_headers), 405)
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": server, "Cookie": cookie}
+    for page in ("/api/me", "/step/intro"):  # a websocket client at an address that is none
+        conn = http.client.HTTPConnection(urlsplit(server).netloc, timeout=30)
+        conn.request("GET", page, headers=upgrade)  # urllib would say "Connection: close"
+        res = conn.getresponse()
+        answer = (res.status, res.headers.get_content_type(), res.read())
+        conn.close()
+        assert shaped(*answer, 400) == "not_websocket", page
     lab_still_runs(server, cookie)
 
 

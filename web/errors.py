@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.routing import WebsocketMismatch
 
 from labsteps import errors
 from labsteps.terminal import TERMINALS
@@ -63,6 +64,9 @@ ANSWERS: dict[type[BaseException], Answer] = {
     errors.BadName: Answer(400, "bad_name"),
     errors.NameTaken: Answer(409, "name_taken"),
     NoTerminal: Answer(404, "no_terminal"),
+    # A websocket's upgrade to a page or API address (Werkzeug's words are for a browser).
+    WebsocketMismatch: Answer(400, "not_websocket", "This address is no websocket: the "
+                              "lab's websockets are under /ws/ (see its API)."),
 }
 
 
@@ -91,6 +95,10 @@ def register(app: Flask) -> None:
         found = answer_for(e)
         if found is not None:
             return error_response(*found)
+        if isinstance(e, RequestEntityTooLarge):  # say the limit, not Werkzeug's words
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            return error_response(413, "too_large", "The request body is larger than the "
+                                  f"{limit // 1024} KiB the lab takes.")
         if isinstance(e, HTTPException):
             if not _wants_json():
                 return e

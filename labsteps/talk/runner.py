@@ -153,9 +153,11 @@ class Runner:
         except TerminalBusy:  # said again, with what the attendee can do about it
             raise _busy(block.terminal, term) from None
         except TimeoutError:
-            if _other_shell(term):  # e.g. the talk's `exec sh` run out of its order
+            # Not still running: a shell that marks no prompts waits there (the talk's
+            # `exec sh` run before its container, say)
+            if other := _other_shell(term.foreground()):
                 raise TimedOut(f"Terminal {block.terminal} shows no prompt the lab knows "
-                               f"after {block.timeout:g} s: {_other_shell(term)}") from None
+                               f"after {block.timeout:g} s: {other}") from None
             raise TimedOut(f"The command is still running after {block.timeout:g} s; see "
                            f"terminal {block.terminal} (Ctrl-C stops it).") from None
         return {"block": block.index, "exit_code": code, "output": output[-65536:],
@@ -242,12 +244,11 @@ def _unavailable(step: Step, missing: list[str]) -> StepUnavailable:
 SHELLS = {"sh", "ash", "dash", "bash", "busybox", "zsh", "ksh", "mksh"}
 
 
-def _other_shell(term) -> str:
-    """When a shell other than the terminal's own waits in its foreground (one started by
-    hand, or exec'd in place of bash), what to do about it; else "". Such a shell does not
-    mark its prompts as the lab's shells do, so Run cannot tell it is waiting, and Ctrl-C
-    does not end it."""
-    running = term.foreground()
+def _other_shell(running: tuple[str, bool] | None) -> str:
+    """When a shell other than the terminal's own waits in its foreground (running, as
+    Terminal.foreground says: one started by hand, or exec'd in place of bash), what to do
+    about it; else "". Such a shell does not mark its prompts as the lab's shells do, so
+    Run cannot tell it is waiting, and Ctrl-C does not end it."""
     if running is None or running[0] not in SHELLS or (running[0] == "bash" and running[1]):
         return ""
     return (f"a shell of its own runs there ({running[0]}), whose prompt the lab cannot "
@@ -256,9 +257,9 @@ def _other_shell(term) -> str:
 
 
 def _busy(n: int, term) -> TerminalBusy:
-    if other := _other_shell(term):
-        return TerminalBusy(f"Terminal {n} is busy: {other}")
     running = term.foreground()
+    if other := _other_shell(running):
+        return TerminalBusy(f"Terminal {n} is busy: {other}")
     what = f"{running[0]} runs there. Wait" if running and not running[1] else "wait"
     return TerminalBusy(f"Terminal {n} is busy: {what} for the prompt, or press Ctrl-C "
                         "there first.")

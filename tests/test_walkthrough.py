@@ -174,6 +174,18 @@ def test_run_says_to_type_exit_when_a_shell_of_its_own_waits_there(server):
     assert status == 200 and body["results"][0]["exit_code"] == 0, body
 
 
+def test_a_command_that_leaves_a_shell_of_its_own_times_out_saying_so(server):
+    """The pivot_root step's `cd / && exec sh` run on a fresh lab host, out of its order:
+    the lab host's plain sh marks no prompt, so Run waits its 30 s, then says what to do."""
+    api = Api.joined(server, "Anna")
+    steps = {s.id: s for s in load_steps()}
+    block = next(b for b in steps["pivot-root"].blocks if b.command == "cd / && exec sh")
+    status, answer = api.post("/api/steps/pivot-root/run", {"block": block.index})
+    assert status == 504 and answer["error"] == "timeout", answer
+    assert "no prompt" in answer["message"] and "(sh)" in answer["message"] and \
+        "exit" in answer["message"], answer
+
+
 def test_the_api_wants_a_session(server):
     status, answer = Api(server).post("/api/steps/intro/run", {"block": 0})
     assert status == 401 and answer["error"] == "no_session"

@@ -110,6 +110,28 @@ def test_a_name_typed_with_a_combining_accent_is_the_letter_it_shows(server):
     assert join(server, "J\u00f6rg")[0] == 409
 
 
+def test_the_language_chosen_before_joining_or_logging_in_stays(server):
+    """A browser that prefers English opens a link with ?lang=de: the lab stays German."""
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    browser.addheaders = [("Accept-Language", "en-US,en;q=0.9"), ("Origin", server)]
+
+    def page(path, form=None):
+        data = urllib.parse.urlencode(form).encode() if form else None
+        with browser.open(server + path, data=data, timeout=30) as res:
+            return res.read().decode()
+
+    page("/?lang=de")  # a link the trainer handed out
+    joined = urllib.request.Request(server + "/api/join", method="POST",
+                                    data=json.dumps({"name": "Anna"}).encode(),
+                                    headers={"Content-Type": "application/json"})
+    assert browser.open(joined, timeout=120).status == 201
+    intro = json.loads(page("/api/steps/intro"))
+    assert intro["title"] == "Ich und das Ziel"
+    page("/trainer/login?lang=de")
+    console = page("/trainer/login", {"token": TOKEN})  # on to /trainer
+    assert '<html lang="de">' in console and 'data-lang="de"' in console
+
+
 def test_a_full_lab_says_so(server_env, server):
     server.stop()
     server_env["NSLAB_CAPACITY"] = "2"

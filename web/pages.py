@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 
 from web import current_lab
-from web.session import current_attendee
+from web.session import current_attendee, language
 
 bp = Blueprint("pages", __name__)
 
@@ -14,7 +14,7 @@ bp = Blueprint("pages", __name__)
 def index():
     state = current_lab()
     return render_template("index.html", ready=state.ready(), problems=state.problems,
-                           attendee=current_attendee(),
+                           attendee=current_attendee(), lang=language(),  # a link's ?lang=
                            code_required=bool(state.attendees.code()))
 
 

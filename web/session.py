@@ -29,7 +29,10 @@ def require_attendee() -> Attendee:
 
 
 def login(attendee: Attendee) -> None:
+    lang = session.get("lang")  # chosen before joining: the step pages keep it
     session.clear()
+    if lang in LANGS:
+        session["lang"] = lang
     session.permanent = True
     session["aid"], session["tok"] = attendee.id, attendee.token
     g.attendee = attendee

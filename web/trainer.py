@@ -79,7 +79,8 @@ def login():
             session.permanent = True
             return redirect(url_for("trainer.console"))
         error = "Das ist nicht das Trainer-Token. · That is not the trainer token."
-    return render_template("trainer_login.html", error=error), 403 if error else 200
+    return render_template("trainer_login.html", error=error,
+                           lang=language()), 403 if error else 200  # ?lang= for the console
 
 
 @bp.post("/trainer/logout")

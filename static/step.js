@@ -10,13 +10,20 @@ const trainerMode = page.dataset.mode === "trainer";
 const terminals = {};
 
 async function api(path, body) {
-  const res = await fetch(path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: body === undefined ? {} : {"Content-Type": "application/json"},
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(path, {
+      method: body === undefined ? "GET" : "POST",
+      headers: body === undefined ? {} : {"Content-Type": "application/json"},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {  // the browser's own words ("Failed to fetch") tell a person nothing
+    throw new Error(T.offline);
+  }
   let data = null;
   try { data = await res.json(); } catch (e) { /* not JSON: reported below */ }
+  // The server's messages are English; these two a person meets in a class are the page's.
+  if (res.status === 401 && !trainerMode) throw new Error(T.session);
   if (!res.ok) throw new Error((data && data.message) || `${res.status} ${res.statusText}`);
   return data;
 }

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.conftest import REQUIRE_ROOT
+from tests.apiclient import Api
+from tests.conftest import REQUIRE_ROOT, TOKEN
 
 pytestmark = [pytest.mark.root, pytest.mark.browser]
 
@@ -246,3 +247,27 @@ def test_a_paste_too_large_is_refused_on_the_page_and_the_terminal_stays(server,
     assert not any("xxxxxxxx" in r for r in tab.rows())  # none of the paste was sent
     assert len(sockets) == 1 and not sockets[0].is_closed()
     assert not tab.errors, tab.errors
+
+
+def test_check_says_in_the_pages_language_when_the_lab_is_away_or_the_session_gone(
+        server, tab):
+    """Not the browser's "Failed to fetch", nor the API's English on a German page."""
+    page = tab.page
+    tab.join(server, "Rosa")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    page.goto(server + "/step/intro?lang=de")
+    tab.wait_prompt()
+    checklist = page.locator("#checklist li.failed")
+    server.stop()
+    page.click("#check")
+    expect(checklist).to_have_text("Keine Verbindung zum Lab (es startet vielleicht gerade "
+                                   "neu). Versuch es gleich noch einmal.")
+    server.start()
+    status, _ = Api.trainer(server, TOKEN).post("/api/trainer/reset", {"all": True})
+    assert status == 200
+    page.click("#check")
+    expect(checklist).to_contain_text("Deine Sitzung ist abgelaufen")
+    # The browser logs each request and websocket the lab did not answer while it was away
+    # (and the 401s after the new group); a script's own error would be a pageerror.
+    network = ("Failed to load resource", "ERR_CONNECTION", "WebSocket connection to")
+    assert not [e for e in tab.errors if not any(n in e for n in network)], tab.errors

@@ -8,6 +8,10 @@ const T = JSON.parse(page.dataset.texts);
 const urls = JSON.parse(page.dataset.urls);
 const trainerMode = page.dataset.mode === "trainer";
 const terminals = {};
+// "The lab was restarted": said once, and gone when the person has read it.
+document.querySelector("#restarted .banner-close").onclick = (e) => {
+  e.currentTarget.parentElement.hidden = true;
+};
 
 async function api(path, body) {
   let res;

@@ -271,3 +271,21 @@ def test_check_says_in_the_pages_language_when_the_lab_is_away_or_the_session_go
     # (and the 401s after the new group); a script's own error would be a pageerror.
     network = ("Failed to load resource", "ERR_CONNECTION", "WebSocket connection to")
     assert not [e for e in tab.errors if not any(n in e for n in network)], tab.errors
+
+
+def test_the_restarted_notice_can_be_closed(server, tab, tmp_path):
+    page = tab.page
+    tab.join(server, "Ines")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    tab.wait_prompt()
+    server.stop()
+    server.start()  # its lab hosts are gone: each attendee's is made afresh
+    page.goto(server + "/step/intro?lang=de")
+    notice = page.locator("#restarted")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Das Lab wurde neu gestartet")
+    page.screenshot(path=str(tmp_path / "restarted.png"))
+    notice.get_by_role("button", name="Schließen").click()
+    expect(notice).to_be_hidden()
+    network = ("Failed to load resource", "ERR_CONNECTION", "WebSocket connection to")
+    assert not [e for e in tab.errors if not any(n in e for n in network)], tab.errors

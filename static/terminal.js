@@ -75,7 +75,7 @@ class LabTerminal {
     this.attempt = 0;
     this.rendered = 0;
     this.acked = 0;
-    this.maxInput = 256 * 1024;  // what the server takes in one message; its hello says
+    this.maxInput = Infinity;  // what the server takes in one message: its hello says
     this.ws = null;
     this.listeners = {};
     this.focused = false;

@@ -28,10 +28,31 @@ def test_a_flood_of_activity_reads_at_most_once_per_interval():
         lab.state += 1
         watch.poke("anna")
         time.sleep(0.001)
-    time.sleep(0.3)
+    time.sleep(0.5)
     gaps = [b - a for a, b in zip(lab.reads, lab.reads[1:])]
-    assert 4 <= len(lab.reads) <= 7 and min(gaps) >= 0.19, gaps
-    assert [m["version"] for m in lab.told] == list(range(1, len(lab.told) + 1))
+    assert 5 <= len(lab.reads) <= 8 and min(gaps) >= 0.19, gaps
+    # every read in the flood found something new; the one after it, nothing
+    assert [m["version"] for m in lab.told] == list(range(1, len(lab.reads)))
+    watch.stop()
+
+
+def test_a_change_that_finishes_after_the_read_is_seen_by_a_second_look():
+    """A job prints "[1] 42" before it has exec'd its program, and nothing after: the read
+    the output asked for sees the half-made change; one more read, a moment later, sees it
+    whole, and then the watch rests."""
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, every=0.2, settle=0.01)
+    watch.poke("anna")
+    time.sleep(0.1)
+    assert len(lab.reads) == 1  # the read the output asked for
+    lab.state = 1  # the job execs its program, printing nothing
+    time.sleep(0.2)
+    assert len(lab.reads) == 2 and lab.told[-1] == {"type": "kernel", "version": 2}
+    assert watch.model("anna") == (2, {"state": 1})
+    time.sleep(0.3)  # the look after that found nothing new: no more reads
+    assert len(lab.reads) == 3 and len(lab.told) == 2
+    time.sleep(0.5)
+    assert len(lab.reads) == 3
     watch.stop()
 
 
@@ -44,8 +65,10 @@ def test_no_activity_no_reads_and_the_same_answer():
     lab.state = 1
     watch.poke("anna")
     assert watch.model("anna") == (2, {"state": 1})  # activity: the next ask reads anew
+    time.sleep(0.2)  # the poke's own read found it fresh, and looked once more after it
+    assert len(lab.reads) == 3 and len(lab.told) == 2
     time.sleep(0.2)
-    assert len(lab.reads) == 2  # the poke's own read found it fresh already
+    assert len(lab.reads) == 3
     watch.stop()
 
 

@@ -11,7 +11,10 @@ activity (SETTLE), on one thread for the whole lab, so that a busy class never t
 model reads into more than one core's worth of batch work. A lab host nobody looks at is
 not read until someone asks. When a read finds something new, the version goes up and
 announce(name, {"type": "kernel", "version": v}) tells the lab host's terminal viewers;
-the page then fetches the model. No activity, no reads.
+the page then fetches the model. Such a read is followed by one more, EVERY later: the
+change may not have finished when the output came (a job prints "[1] 42" before it has
+exec'd its program), and nothing may be printed after it. Reads stop at the first that
+finds nothing new: no activity, no reads.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class KernelWatch:
         self._heap: list[tuple[float, str]] = []
         self._last: dict[str, float] = {}  # lab host -> when its last read began
         self._stale: set[str] = set()  # activity since the last read
+        self._again: set[str] = set()  # due to look once more after a read found a change
+        self._looked: dict[str, int] = {}  # the version this thread last saw of a lab host
         # version, model, its JSON, the identity of the lab host it is of
         self._models: dict[str, tuple[int, dict, str, object]] = {}
         self._versions: dict[str, int] = {}  # never reset: a page must never see one go back
@@ -96,6 +101,7 @@ class KernelWatch:
         with self._lock:
             self._models.pop(name, None)
             self._stale.discard(name)
+            self._again.discard(name)
 
     def stop(self) -> None:
         with self._lock:
@@ -115,11 +121,27 @@ class KernelWatch:
                     return
                 _, name = heapq.heappop(self._heap)
                 self._due.pop(name, None)
+                if name in self._again:
+                    self._again.discard(name)
+                    self._stale.add(name)
             try:
                 if self._wanted(name):
-                    self._refresh(name)
+                    # New since this thread last looked, whoever read it (a page may have)
+                    version = self._refresh(name)[0]
+                    if self._looked.get(name) != version:
+                        self._looked[name] = version
+                        self._look_again(name)
             except Exception as e:  # the lab host went meanwhile, or was never there
                 log.debug("kernel model of %s: %s", name, e)
+
+    def _look_again(self, name: str) -> None:
+        with self._lock:
+            if name in self._due or self._stopped:  # activity has asked for a read already
+                return
+            due = self._last.get(name, time.monotonic()) + self.every
+            self._due[name] = due
+            heapq.heappush(self._heap, (due, name))
+            self._again.add(name)
 
     def _refresh(self, name: str) -> tuple[int, dict, str, object]:
         """Read name's model; announce a new version when it changed."""

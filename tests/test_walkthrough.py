@@ -158,6 +158,8 @@ def test_run_says_to_type_exit_when_a_shell_of_its_own_waits_there(server):
     api = Api.joined(server, "Anna")
     term = Term(server, api.cookie)
     term.until("root@lab-")
+    term.until("# ")  # bash's prompt, whole: the "# " after this can only be sh's
+    term.out.clear()
     term.send("exec sh\r")
     term.until("# ")
     deadline = time.monotonic() + 10

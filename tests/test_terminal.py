@@ -117,6 +117,7 @@ def test_a_flood_without_acks_stays_bounded_and_ctrl_c_stops_it(server, anna):
     assert server.rss() - before < 32 * 1024 * 1024
     t.out.clear()
     t.send(b"\x03")
+    time.sleep(0.2)  # the interrupt reaches yes (the kernel hands keys on a moment later)
     t.ack = True
     t.control({"type": "ack", "bytes": t.received})
     t.until(PROMPT, timeout=30)

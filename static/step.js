@@ -13,6 +13,30 @@ document.querySelector("#restarted .banner-close").onclick = (e) => {
   e.currentTarget.parentElement.hidden = true;
 };
 
+// The step list on a narrow window (nslab.css): it opens over the text from the bar's
+// button, and closes with Escape, a click beside it, or the button again.
+const stepsToggle = document.getElementById("steps-toggle");
+const sidebar = document.getElementById("steps");
+function showSteps(open) {
+  if (open) {  // just under the bar, however high it has wrapped
+    const bar = document.querySelector(".bar").getBoundingClientRect();
+    sidebar.style.setProperty("--bar-height", `${Math.max(0, bar.bottom)}px`);
+  }
+  sidebar.classList.toggle("open", open);
+  stepsToggle.setAttribute("aria-expanded", String(open));
+  if (open) (sidebar.querySelector("li.current a") || sidebar.querySelector("a")).focus();
+}
+stepsToggle.addEventListener("click", () => showSteps(!sidebar.classList.contains("open")));
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || !sidebar.classList.contains("open")) return;
+  showSteps(false);
+  stepsToggle.focus();
+});
+document.addEventListener("click", (e) => {
+  if (sidebar.classList.contains("open") && !sidebar.contains(e.target) &&
+      !stepsToggle.contains(e.target)) showSteps(false);
+});
+
 async function api(path, body) {
   let res;
   try {
@@ -115,11 +139,15 @@ async function underway(work) {
   }
 }
 
-async function runBlock(figure) {
+// byKeyboard: Run was pressed with Enter or Space, and the focus stays on it (the terminal
+// would keep a keyboard user in it; a mouse user goes on typing there).
+async function runBlock(figure, byKeyboard) {
   const button = figure.querySelector(".run");
   const index = Number(figure.dataset.block);
   const term = terminals[figure.querySelector(".where").textContent === "T2" ? 2 : 1];
-  button.disabled = true;
+  // Not `disabled` while it runs: that would drop a keyboard user's focus to the page's top.
+  if (button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true");
   showResult(figure, T.running);
   runningFigure = figure;
   try {
@@ -136,8 +164,9 @@ async function runBlock(figure) {
     if (runningFigure === figure) runningFigure = null;
     showResult(figure, e.message, false);
   } finally {
+    button.removeAttribute("aria-disabled");
     button.disabled = !blockInfo[index].ready;
-    if (term) term.term.focus();
+    if (term && !byKeyboard) term.term.focus();
   }
 }
 
@@ -230,7 +259,7 @@ async function check(button, path, body) {
 
 document.addEventListener("click", (e) => {
   const figure = e.target.closest("figure.block");
-  if (e.target.matches(".run") && figure) runBlock(figure);
+  if (e.target.matches(".run") && figure) runBlock(figure, e.detail === 0);
   if (e.target.matches(".show-hint") && figure) taskHelp(figure, "hint");
   if (e.target.matches(".show-solution") && figure) taskHelp(figure, "solution");
   if (e.target.matches(".copy") && figure) {
@@ -300,6 +329,8 @@ function listen(term) {
     terminals[n] = await nslab.openTerminal(el, n, {fontSize: n === 1 ? 14 : 13,
                                                     path: urls.ws + n});
     listen(terminals[n]);
+    const leave = document.getElementById(`term-leave-${n}`);  // read out on entering it
+    if (leave) terminals[n].term.textarea.setAttribute("aria-describedby", leave.id);
   }
   terminals[1].term.focus();
 })();

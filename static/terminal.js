@@ -25,6 +25,13 @@ const ACK_QUIET = 1000;
 // has the focus; every echo then waited behind those frames, 20 ms more per key
 // (bench/browser.py). Two class changes a second cost nothing measurable.
 const BLINK_MS = 500;
+// Tab is the shell's (completion), so a keyboard could never Tab out of a terminal. Escape,
+// then Tab (Shift+Tab) leaves it, as in code editors; the Escape is held back this long to
+// see whether a Tab follows, and goes to the shell at once when any other key does.
+const ESCAPE_HOLD_MS = 400;
+const MODIFIERS = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select, textarea, " +
+                  "[tabindex]:not([tabindex='-1'])";
 const MESSAGES = {
   de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
        exited: "Die Shell wurde beendet (Exit-Status {code}).", newShell: "Neue Shell starten",
@@ -80,6 +87,7 @@ class LabTerminal {
     this.listeners = {};
     this.focused = false;
     this.blinking = 0;
+    this.heldEscape = 0;  // the timer of an Escape held back (keys)
     this.term = new Terminal({
       allowProposedApi: true,  // needed by the unicode11 addon (emoji and CJK widths)
       fontFamily: '"nslab mono", monospace',
@@ -101,19 +109,7 @@ class LabTerminal {
     host.appendChild(this.overlay);
     this.term.open(host);
     this.term.attachCustomKeyEventHandler((e) => this.keys(e));
-    this.term.onData((data) => {
-      const bytes = new TextEncoder().encode(data);
-      // The server closes the connection on input past its limit (1009): say so here
-      // instead, and keep the connection and the shell as they are.
-      if (bytes.length > this.maxInput) {
-        const kib = (n) => Math.ceil(n / 1024);
-        this.status(say("tooBig", {kib: kib(bytes.length), max: kib(this.maxInput)}), say("ok"),
-                    () => { this.status(null); this.term.focus(); });
-        return;
-      }
-      this.send(bytes);
-      this.blink();
-    });
+    this.term.onData((data) => this.typed(data));
     this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
     this.term.onResize(({cols, rows}) => {
       if (!this.readOnly) this.control({type: "resize", cols, rows});
@@ -138,11 +134,57 @@ class LabTerminal {
     }
   }
 
+  // What the person typed or pasted, on its way to the shell.
+  typed(data) {
+    const bytes = new TextEncoder().encode(data);
+    // The server closes the connection on input past its limit (1009): say so here
+    // instead, and keep the connection and the shell as they are.
+    if (bytes.length > this.maxInput) {
+      const kib = (n) => Math.ceil(n / 1024);
+      this.status(say("tooBig", {kib: kib(bytes.length), max: kib(this.maxInput)}), say("ok"),
+                  () => { this.status(null); this.term.focus(); });
+      return;
+    }
+    this.send(bytes);
+    this.blink();
+  }
+
+  // Escape, then Tab: the focus goes to what comes after the terminal in the page (before
+  // it, with Shift+Tab), as Tab would anywhere else.
+  leave(back) {
+    const all = [...document.querySelectorAll(FOCUSABLE)].filter((el) =>
+      !this.host.contains(el) && el.getClientRects().length &&
+      getComputedStyle(el).visibility !== "hidden");
+    const after = (el) => this.host.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING;
+    const next = back ? all.filter((el) => !after(el)).pop() : all.find(after);
+    if (next) next.focus();
+    else this.term.blur();
+  }
+
   on(event, fn) { (this.listeners[event] ||= []).push(fn); }
   emit(event, data) { for (const fn of this.listeners[event] || []) fn(data); }
 
   keys(e) {
     if (e.type !== "keydown") return true;
+    if (!this.readOnly && !MODIFIERS.has(e.key)) {
+      const plain = !e.ctrlKey && !e.altKey && !e.metaKey;
+      if (this.heldEscape) {
+        clearTimeout(this.heldEscape);
+        this.heldEscape = 0;
+        if (e.key === "Tab" && plain) {
+          e.preventDefault();
+          this.leave(e.shiftKey);
+          return false;
+        }
+        this.typed("\x1b");  // not a way out: the shell gets its Escape, before this key
+      }
+      if (e.key === "Escape" && plain && !e.shiftKey) {
+        this.heldEscape = setTimeout(() => { this.heldEscape = 0; this.typed("\x1b"); },
+                                     ESCAPE_HOLD_MS);
+        e.preventDefault();
+        return false;
+      }
+    }
     const mod = e.ctrlKey && e.shiftKey;
     if (mod && e.code === "KeyC") {
       const text = this.term.getSelection();
@@ -283,6 +325,7 @@ class LabTerminal {
   dispose() {
     this.closedByPage = true;
     clearTimeout(this.ackTimer);
+    clearTimeout(this.heldEscape);
     this.resizes.disconnect();
     this.hostEvents.abort();
     this.focused = false;

@@ -13,6 +13,19 @@ document.querySelector("#restarted .banner-close").onclick = (e) => {
   e.currentTarget.parentElement.hidden = true;
 };
 
+// What happened to this page's lab host that the person did not do: said in the same place
+// (link: {href, text}, a way on).
+function notice(text, link) {
+  const banner = document.getElementById("restarted");
+  const parts = [text];
+  if (link) {
+    parts.push(" ", Object.assign(document.createElement("a"),
+                                  {className: "button", href: link.href, textContent: link.text}));
+  }
+  banner.replaceChildren(...parts, banner.querySelector(".banner-close"));
+  banner.hidden = false;
+}
+
 // The step list on a narrow window (nslab.css): it opens over the text from the bar's
 // button, and closes with Escape, a click beside it, or the button again.
 const stepsToggle = document.getElementById("steps-toggle");
@@ -298,6 +311,12 @@ document.addEventListener("DOMContentLoaded", () => {
                                           view: host.dataset.view});
 });
 
+function ended(text) {
+  if (document.body.classList.contains("ended")) return;  // said already, and why
+  document.body.classList.add("ended");
+  notice(text, {href: "/", text: T.rejoin});
+}
+
 function listen(term) {
   if (!trainerMode) {  // "send everyone to a step" is for the attendees
     term.on("goto", (msg) => { if (msg.step !== stepId) location.href = urls.page + msg.step; });
@@ -315,6 +334,14 @@ function listen(term) {
       if (hellos++) document.dispatchEvent(new CustomEvent("nslab:reconnected"));
     });
   }
+  // The trainer made this lab host afresh, or began a new group (the session is void: what
+  // the page shows is of the old group's lab host).
+  term.on("reset", (msg) => {
+    if (msg.by === "new_group") ended(T.new_group);
+    else notice(T.reset_by_trainer);
+  });
+  // Found on reconnecting (the page was away when the new group began, say)
+  term.on("session-ended", () => ended(T.session));
   term.on("watch", (msg) => {
     const banner = document.getElementById("watched");
     banner.hidden = !msg.watching;

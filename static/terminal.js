@@ -315,6 +315,7 @@ class LabTerminal {
     const me = this.path.startsWith("/ws/terminal/") ? await fetch("/api/me").catch(() => null) : null;
     if (me && me.status === 401) {
       this.status(say("session"), say("rejoin"), () => { location.href = "/"; });
+      this.emit("session-ended", e);
       return;
     }
     const wait = Math.min(10, 0.5 * 2 ** this.attempt++);

@@ -8,8 +8,14 @@ Screenshots stay in .artifacts/ at the top of the repository (ignored by git) af
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from tests.apiclient import Api
+from tests.conftest import ROOT, TOKEN
 from tests.test_browser import WAIT_MS, browser, expect, tab  # noqa: F401 (fixtures)
 from tests.test_browser_kernel import artifact
 
@@ -153,3 +159,56 @@ def test_a_phone_reads_the_step_without_scrolling_sideways(server, tab):  # noqa
     page.wait_for_timeout(300)
     artifact(page, "phone-steps.png")
     assert not tab.errors, tab.errors
+
+
+def test_the_page_says_when_the_trainer_resets_its_lab_host_or_begins_a_new_group(
+        server, config, tab):  # noqa: F811 (a fixture)
+    page = tab.page
+    hellos = []  # terminal 1's sockets that have said hello: connected
+
+    def socket(ws):
+        if "/ws/terminal/1" in ws.url:
+            ws.on("framereceived", lambda f: '"hello"' in str(f) and hellos.append(ws))
+
+    page.on("websocket", socket)
+    tab.join(server, "Ole")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    page.goto(server + "/step/chroot?lang=de")
+    tab.wait_prompt()
+    connected = len(hellos)
+    trainer = Api.trainer(server, TOKEN)
+    status, people = trainer.get("/api/trainer/attendees")
+    ole = next(a["id"] for a in people if a["name"] == "Ole")
+    assert trainer.post("/api/trainer/reset", {"attendee": ole})[0] == 200
+    banner = page.locator("#restarted")
+    expect(banner).to_contain_text("hat deinen Lab-Host neu aufgesetzt")
+    while len(hellos) == connected:  # reconnected to the fresh one
+        page.wait_for_timeout(50)
+    tab.wait_prompt()
+    artifact(page, "reset-by-trainer-de.png")
+    banner.get_by_role("button", name="Schließen").click()
+    expect(banner).to_be_hidden()
+
+    assert trainer.post("/api/trainer/reset", {"all": True})[0] == 200
+    expect(banner).to_contain_text("Eine neue Gruppe hat begonnen")
+    expect(page.locator("#term1 .term-overlay")).to_contain_text("Sitzung ist abgelaufen")
+    artifact(page, "new-group-de.png")
+    banner.get_by_role("link", name="Neu beitreten").click()
+    page.wait_for_url(server + "/", timeout=WAIT_MS)
+
+    # A page that was away when the group began finds out on reconnecting, and says so too
+    tab.join(server, "Ole")
+    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
+    tab.wait_prompt()
+    server.stop()
+    cli = subprocess.run([sys.executable, "-m", "web.cli", "reset", "--all"], cwd=ROOT,
+                         env={**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),
+                              "NSLAB_LIB_DIR": str(config.lib_dir)},
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr  # a new group while the lab was away
+    server.start()
+    expect(banner).to_contain_text("Deine Sitzung ist abgelaufen")
+    expect(banner.get_by_role("link", name="Neu beitreten")).to_be_visible()
+    # The old session's page asked for what it no longer may (the 401s after the new group)
+    network = ("Failed to load resource", "ERR_CONNECTION", "WebSocket connection to")
+    assert not [e for e in tab.errors if not any(n in e for n in network)], tab.errors

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from labsteps.sandbox.labhost import LabHosts
 from tests.apiclient import Api
@@ -354,6 +354,35 @@ def test_reset_of_one_attendee_leaves_nothing_of_their_lab_host(server, config, 
     status, me = anna.get("/api/me")
     assert status == 200 and me["sandbox"]["state"] == "none"  # made again on the next visit
     assert anna.post("/api/steps/chroot/check")[1]["passed"] is False
+
+
+def test_a_reset_by_the_trainer_or_a_new_group_is_said_on_the_attendees_page(server, trainer):
+    """Before the terminals close (1012: the page reconnects), the attendee's page hears who
+    made its lab host afresh, so it can say so; the trainer watching hears nothing of it."""
+    _, body, anna = join(server, "Anna")
+    me = body["attendee"]["id"]
+    term = Term(server, anna.cookie)
+    term.until("root@lab-")
+    watcher = _watch(server, None, me, 1)
+    assert term.event("watch")["watching"] is True
+    assert call(trainer, "POST", "/api/trainer/reset", {"attendee": me})[0] == 200
+    assert term.event("reset") == {"type": "reset", "by": "trainer"}
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            term.pump(5)
+    assert closed.value.rcvd.code == 1012
+    told = []
+    with pytest.raises(ConnectionClosed):
+        while True:
+            msg = watcher.recv(timeout=10)
+            if isinstance(msg, str):
+                told.append(json.loads(msg)["type"])
+    assert "reset" not in told and "closed" in told
+
+    term = Term(server, anna.cookie)  # the page reconnects: a fresh lab host
+    term.until("root@lab-")
+    assert call(trainer, "POST", "/api/trainer/reset", {"all": True})[0] == 200
+    assert term.event("reset") == {"type": "reset", "by": "new_group"}
 
 
 def test_a_reset_that_names_more_than_one_thing_resets_nothing(server, trainer):

@@ -113,7 +113,9 @@ class Classroom:
 
     def reset(self, attendee: Attendee) -> None:
         """The attendee's lab host destroyed (verified); the next visit makes a fresh one."""
-        if self.terminals is not None:
+        if self.terminals is not None:  # told first: their page says who, and why
+            self.terminals.announce(attendee.lab, {"type": "reset", "by": "trainer"},
+                                    role="attendee")
             self.terminals.close_all(attendee.lab)
         self.hosts.destroy(attendee.lab)
 
@@ -139,6 +141,9 @@ class Classroom:
         if self.trainer is not None:
             self.trainer.clear()
         if self.terminals is not None:
+            for a in everyone:
+                self.terminals.announce(a.lab, {"type": "reset", "by": "new_group"},
+                                        role="attendee")
             for lab in [a.lab for a in everyone] + [TRAINER_LAB]:
                 self.terminals.close_all(lab)
         self.hosts.sweep()

@@ -520,10 +520,10 @@ class Terminals:
         with self._lock:
             return {n: t for (lab, n), t in self._terms.items() if lab == name}
 
-    def announce(self, name: str, message: dict) -> None:
-        """An event to everyone viewing a terminal of lab host name."""
+    def announce(self, name: str, message: dict, role: str | None = None) -> None:
+        """An event to everyone viewing a terminal of lab host name (or to one role)."""
         for term in self.of(name).values():
-            term.announce(message, role=None)
+            term.announce(message, role=role)
 
     def watched(self, name: str) -> bool:
         """Whether anyone has a terminal of lab host name open."""

@@ -84,7 +84,7 @@ def test_the_terminal_converter_takes_the_terminal_numbers(client, n):
     assert client.get(f"/ws/terminal/{n}").json == {"n": int(n)}
 
 
-@pytest.mark.parametrize("n", ["0", "3", "12"])
+@pytest.mark.parametrize("n", ["0", "3", "12", "01", "002"])  # one spelling per terminal
 def test_another_terminal_number_is_404_no_terminal(client, n):
     res = client.get(f"/ws/terminal/{n}")
     assert res.status_code == 404 and res.json["error"] == "no_terminal"

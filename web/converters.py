@@ -18,7 +18,7 @@ class TerminalNumber(IntegerConverter):
 
     def to_python(self, value: str) -> int:
         n = super().to_python(value)
-        if n not in TERMINALS:
+        if n not in TERMINALS or value != str(n):  # "01" too would be terminal 1
             raise NoTerminal()
         return n
 

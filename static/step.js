@@ -27,7 +27,7 @@ function notice(text, link) {
 }
 
 // The step list on a narrow window (nslab.css): it opens over the text from the bar's
-// button, and closes with Escape, a click beside it, or the button again.
+// button, and closes with Escape, a click beside it, the focus leaving it, or the button.
 const stepsToggle = document.getElementById("steps-toggle");
 const sidebar = document.getElementById("steps");
 function showSteps(open) {
@@ -40,10 +40,17 @@ function showSteps(open) {
   if (open) (sidebar.querySelector("li.current a") || sidebar.querySelector("a")).focus();
 }
 stepsToggle.addEventListener("click", () => showSteps(!sidebar.classList.contains("open")));
+const inSteps = (el) => el && (sidebar.contains(el) || stepsToggle.contains(el));
 document.addEventListener("keydown", (e) => {
-  if (e.key !== "Escape" || !sidebar.classList.contains("open")) return;
+  if (e.key !== "Escape" || !sidebar.classList.contains("open") || !inSteps(e.target)) return;
   showSteps(false);
   stepsToggle.focus();
+});
+// Tabbing on past it: the open list would cover what has the focus now.
+sidebar.addEventListener("focusout", (e) => {
+  if (sidebar.classList.contains("open") && e.relatedTarget && !inSteps(e.relatedTarget)) {
+    showSteps(false);
+  }
 });
 document.addEventListener("click", (e) => {
   if (sidebar.classList.contains("open") && !sidebar.contains(e.target) &&
@@ -314,6 +321,11 @@ document.addEventListener("DOMContentLoaded", () => {
 function ended(text) {
   if (document.body.classList.contains("ended")) return;  // said already, and why
   document.body.classList.add("ended");
+  page.inert = true;  // nothing of it works any more, with a mouse or a keyboard
+  for (const id of ["hand", "steps-toggle"]) {
+    const button = document.getElementById(id);
+    if (button) button.disabled = true;
+  }
   notice(text, {href: "/", text: T.rejoin});
 }
 

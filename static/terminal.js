@@ -30,8 +30,8 @@ const BLINK_MS = 500;
 // see whether a Tab follows, and goes to the shell at once when any other key does.
 const ESCAPE_HOLD_MS = 400;
 const MODIFIERS = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
-const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select, textarea, " +
-                  "[tabindex]:not([tabindex='-1'])";
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex], " +
+                  "[contenteditable]";
 const MESSAGES = {
   de: {connecting: "Verbinde …", reconnecting: "Verbindung unterbrochen, neuer Versuch in {s} s …",
        exited: "Die Shell wurde beendet (Exit-Status {code}).", newShell: "Neue Shell starten",
@@ -110,7 +110,10 @@ class LabTerminal {
     this.term.open(host);
     this.term.attachCustomKeyEventHandler((e) => this.keys(e));
     this.term.onData((data) => this.typed(data));
-    this.term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+    this.term.onBinary((data) => {
+      this.flushEscape();
+      this.send(Uint8Array.from(data, (c) => c.charCodeAt(0)));
+    });
     this.term.onResize(({cols, rows}) => {
       if (!this.readOnly) this.control({type: "resize", cols, rows});
     });
@@ -120,7 +123,11 @@ class LabTerminal {
     this.hostEvents = new AbortController();
     const signal = this.hostEvents.signal;
     host.addEventListener("focusin", () => { this.focused = true; this.blink(); }, {signal});
-    host.addEventListener("focusout", () => { this.focused = false; this.blink(); }, {signal});
+    host.addEventListener("focusout", () => {
+      this.focused = false;
+      this.blink();
+      this.dropEscape();  // Escape, then a click elsewhere (on Run, say): not for the shell
+    }, {signal});
   }
 
   // Show the cursor, and blink it from now on while the terminal has the focus (xterm.js
@@ -134,8 +141,9 @@ class LabTerminal {
     }
   }
 
-  // What the person typed or pasted, on its way to the shell.
+  // What the person typed or pasted, on its way to the shell (a held Escape first).
   typed(data) {
+    this.flushEscape();
     const bytes = new TextEncoder().encode(data);
     // The server closes the connection on input past its limit (1009): say so here
     // instead, and keep the connection and the shell as they are.
@@ -149,12 +157,25 @@ class LabTerminal {
     this.blink();
   }
 
-  // Escape, then Tab: the focus goes to what comes after the terminal in the page (before
-  // it, with Shift+Tab), as Tab would anywhere else.
+  // An Escape held back (keys) goes to the shell, as typed input (xterm.js scrolls to the
+  // bottom for it): before whatever else comes, or when ESCAPE_HOLD_MS have passed.
+  flushEscape() {
+    if (!this.heldEscape) return;
+    this.dropEscape();
+    this.term.input("\x1b", true);
+  }
+
+  dropEscape() {
+    clearTimeout(this.heldEscape);
+    this.heldEscape = 0;
+  }
+
+  // Escape, then Tab: the focus goes to what comes after the terminal in the page's tab
+  // order (before it, with Shift+Tab), as Tab would anywhere else.
   leave(back) {
     const all = [...document.querySelectorAll(FOCUSABLE)].filter((el) =>
-      !this.host.contains(el) && el.getClientRects().length &&
-      getComputedStyle(el).visibility !== "hidden");
+      el.tabIndex >= 0 && !el.disabled && !el.closest("[inert]") && !this.host.contains(el) &&
+      el.getClientRects().length && getComputedStyle(el).visibility !== "hidden");
     const after = (el) => this.host.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING;
     const next = back ? all.filter((el) => !after(el)).pop() : all.find(after);
     if (next) next.focus();
@@ -166,22 +187,25 @@ class LabTerminal {
 
   keys(e) {
     if (e.type !== "keydown") return true;
+    const plain = !e.ctrlKey && !e.altKey && !e.metaKey;
+    // Watching only, there is no shell to complete: Tab moves on as anywhere in a page.
+    if (this.readOnly && e.key === "Tab" && plain) return false;
     if (!this.readOnly && !MODIFIERS.has(e.key)) {
-      const plain = !e.ctrlKey && !e.altKey && !e.metaKey;
-      if (this.heldEscape) {
-        clearTimeout(this.heldEscape);
-        this.heldEscape = 0;
-        if (e.key === "Tab" && plain) {
-          e.preventDefault();
-          this.leave(e.shiftKey);
-          return false;
-        }
-        this.typed("\x1b");  // not a way out: the shell gets its Escape, before this key
+      if (e.isComposing || e.keyCode === 229) {  // an input method's: none of ours
+        this.flushEscape();
+        return true;
       }
-      if (e.key === "Escape" && plain && !e.shiftKey) {
-        this.heldEscape = setTimeout(() => { this.heldEscape = 0; this.typed("\x1b"); },
-                                     ESCAPE_HOLD_MS);
+      if (this.heldEscape && e.key === "Tab" && plain) {
+        this.dropEscape();
         e.preventDefault();
+        this.leave(e.shiftKey);
+        return false;
+      }
+      this.flushEscape();  // not a way out: the shell gets its Escape, before this key
+      if (e.key === "Escape" && plain && !e.shiftKey) {
+        this.heldEscape = setTimeout(() => this.flushEscape(), ESCAPE_HOLD_MS);
+        e.preventDefault();
+        e.stopPropagation();  // the terminal's, as xterm.js's own keys are
         return false;
       }
     }
@@ -326,7 +350,7 @@ class LabTerminal {
   dispose() {
     this.closedByPage = true;
     clearTimeout(this.ackTimer);
-    clearTimeout(this.heldEscape);
+    this.dropEscape();
     this.resizes.disconnect();
     this.hostEvents.abort();
     this.focused = false;

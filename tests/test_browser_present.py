@@ -113,6 +113,10 @@ def test_the_room_sees_the_trainers_terminal_while_the_trainer_presents(server, 
         tp.wait_for_timeout(1000)
         assert "typed-by-anna" not in screen(tp, "#term1")
         assert "typed-by-anna" not in screen(page, "#presenter-term")
+        # ... and Tab moves on, as anywhere in a page: no shell here to complete
+        page.focus("#presenter-term textarea")  # reached with Tab, say
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => !document.activeElement.closest('#presenter-term')")
 
         # Back on their own terminal, the attendee's page holds no socket to the trainer's
         # and draws nothing of it; the Trainer tab again shows what happened meanwhile.

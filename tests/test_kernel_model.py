@@ -104,8 +104,10 @@ def test_the_model_follows_the_terminal_and_rests_when_it_does(server):
     first = kernel(api)
     # A job started with & changes the lab host without a prompt of its own making, and
     # its "[1] 42" comes before it has become sleep (here half a second before, so that
-    # the read the output asks for surely misses it). Nothing is printed after that; the
-    # page, fetching the model on each event as it does, still sees the sleep.
+    # the read the output asks for, 0.1 s after it, surely misses it: the watch's last
+    # read, for `first`, is over a second ago). Nothing is printed after that; the page,
+    # fetching the model on each event as it does, still sees the sleep.
+    time.sleep(1.2)
     later = "import os, sys, time; time.sleep(0.5); os.execvp(sys.argv[1], sys.argv[1:])"
     term.send(f"unshare -u sh -c 'hostname kiste; exec python3 -c \"{later}\" sleep 300' &\r")
     deadline = time.monotonic() + 10
@@ -119,11 +121,12 @@ def test_the_model_follows_the_terminal_and_rests_when_it_does(server):
         if sleeper:
             break
     assert sleeper[0]["hostname"] == "kiste" and sleeper[0]["terminal"] == 1
-    time.sleep(2.5)  # the last output's read, and the look after it, are done
+    time.sleep(2.5)  # the last output's read, and the looks after it, are done
     reads = health(server)["kernel_reads"]
+    version = kernel(api)["version"]  # (a look after may have seen a counter move)
     time.sleep(3)
     assert health(server)["kernel_reads"] == reads  # no activity, no reads
-    assert kernel(api)["version"] == model["version"]  # nothing new: the same model
+    assert kernel(api)["version"] == version  # nothing new: the same model
     assert health(server)["kernel_reads"] == reads
     term.close()
 

@@ -13,8 +13,9 @@ class Lab:
         self.state, self.reads, self.told = 0, [], []
 
     def read(self, name: str) -> dict:
+        state = self.state  # as it was when the read began
         self.reads.append(time.monotonic())
-        return {"state": self.state}
+        return {"state": state}
 
     def announce(self, name: str, message: dict) -> None:
         self.told.append(message)
@@ -51,9 +52,9 @@ def test_a_change_that_finishes_after_the_read_is_seen_by_a_second_look():
     lab = Lab()
     watch = KernelWatch(lab.read, lab.announce, every=1.0, settle=0.01)
     watch.poke("anna")
-    until(lambda: len(lab.reads) == 1)  # the read the output asked for
+    until(lambda: len(lab.told) == 1)  # the read the output asked for, done
     lab.state = 1  # the job execs its program, printing nothing
-    until(lambda: len(lab.reads) == 2)
+    until(lambda: len(lab.told) == 2)
     assert lab.told[-1] == {"type": "kernel", "version": 2}
     assert watch.model("anna") == (2, {"state": 1})
     until(lambda: len(lab.reads) == 3)  # the look after that finds nothing new
@@ -72,8 +73,8 @@ def test_no_activity_no_reads_and_the_same_answer():
     lab.state = 1
     watch.poke("anna")
     assert watch.model("anna") == (2, {"state": 1})  # activity: the next ask reads anew
-    time.sleep(0.2)  # the poke's own read found it fresh, and looked once more after it
-    assert len(lab.reads) == 3 and len(lab.told) == 2
+    until(lambda: len(lab.reads) == 3)  # the poke's own read found it fresh, and looked
+    assert len(lab.reads) == 3 and len(lab.told) == 2  # once more after it
     time.sleep(0.2)
     assert len(lab.reads) == 3
     watch.stop()

@@ -113,7 +113,10 @@ class Classroom:
 
     def reset(self, attendee: Attendee) -> None:
         """The attendee's lab host destroyed (verified); the next visit makes a fresh one."""
-        if self.terminals is not None:  # told first: their page says who, and why
+        # Told before the terminals close (after, there is no socket left to tell): should
+        # the destroy below fail, the trainer hears of it, and the page's next visit makes
+        # the lab host afresh all the same.
+        if self.terminals is not None:
             self.terminals.announce(attendee.lab, {"type": "reset", "by": "trainer"},
                                     role="attendee")
             self.terminals.close_all(attendee.lab)

@@ -13,8 +13,9 @@ not read until someone asks. When a read finds something new, the version goes u
 announce(name, {"type": "kernel", "version": v}) tells the lab host's terminal viewers;
 the page then fetches the model. Such a read is followed by one more, EVERY later: the
 change may not have finished when the output came (a job prints "[1] 42" before it has
-exec'd its program), and nothing may be printed after it. Reads stop at the first that
-finds nothing new: no activity, no reads.
+exec'd its program), and nothing may be printed after it. Looks go on, once per EVERY, while
+each finds something new (memory filling up without a word), and stop at the first that
+finds nothing: no activity, no reads.
 """
 
 from __future__ import annotations

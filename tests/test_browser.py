@@ -96,6 +96,14 @@ class Page:
             page.fill("#join input[name=code]", code)
         page.click("#join button[type=submit]")
 
+    def enter(self, base: str, name: str, path: str = "/step/intro") -> None:
+        """Join as name, open path (a step page), and wait for terminal 1's prompt."""
+        self.join(base, name)
+        self.page.wait_for_url(base + "/step/intro", timeout=WAIT_MS)
+        if path != "/step/intro":
+            self.page.goto(base + path)
+        self.wait_prompt()
+
     def close(self) -> None:
         self.context.close()
 
@@ -253,10 +261,7 @@ def test_check_says_in_the_pages_language_when_the_lab_is_away_or_the_session_go
         server, tab):
     """Not the browser's "Failed to fetch", nor the API's English on a German page."""
     page = tab.page
-    tab.join(server, "Rosa")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    page.goto(server + "/step/intro?lang=de")
-    tab.wait_prompt()
+    tab.enter(server, "Rosa", "/step/intro?lang=de")
     checklist = page.locator("#checklist li.failed")
     server.stop()
     page.click("#check")

@@ -34,10 +34,7 @@ def focused(page) -> str:
 def test_escape_then_tab_leaves_a_terminal_and_a_lone_escape_still_reaches_the_shell(
         server, tab):  # noqa: F811 (a fixture)
     page = tab.page
-    tab.join(server, "Kai")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    page.goto(server + "/step/chroot?lang=en")
-    tab.wait_prompt()
+    tab.enter(server, "Kai", "/step/chroot?lang=en")
     page.click("#term1")
     expect(page.locator("#term-leave-1")).to_be_visible()  # said while the terminal has it
     page.keyboard.press("Tab")  # the shell's: completion, the focus stays
@@ -84,10 +81,7 @@ def test_escape_then_tab_leaves_a_terminal_and_a_lone_escape_still_reaches_the_s
 
 def test_run_pressed_with_a_key_keeps_the_focus_on_run(server, tab):  # noqa: F811
     page = tab.page
-    tab.join(server, "Lea")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    page.goto(server + "/step/chroot?lang=en")
-    tab.wait_prompt()
+    tab.enter(server, "Lea", "/step/chroot?lang=en")
     first = page.locator("figure.block[data-block='0']")
     first.locator("button.run").focus()
     page.keyboard.press("Enter")
@@ -109,10 +103,7 @@ def test_a_half_screen_window_keeps_the_terminals_beside_the_text(server, tab,  
                                                                   lang):
     page = tab.page
     page.set_viewport_size({"width": 800, "height": 900})
-    tab.join(server, "Mia")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    page.goto(server + f"/step/chroot?lang={lang}")
-    tab.wait_prompt()
+    tab.enter(server, "Mia", f"/step/chroot?lang={lang}")
     text = page.locator("article.content").bounding_box()
     term = page.locator("#term1").bounding_box()
     assert term["x"] >= text["x"] + text["width"] - 1 and term["y"] < 200, (text, term)
@@ -176,10 +167,7 @@ def test_the_page_says_when_the_trainer_resets_its_lab_host_or_begins_a_new_grou
             ws.on("framereceived", lambda f: '"hello"' in str(f) and hellos.append(ws))
 
     page.on("websocket", socket)
-    tab.join(server, "Ole")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    page.goto(server + "/step/chroot?lang=de")
-    tab.wait_prompt()
+    tab.enter(server, "Ole", "/step/chroot?lang=de")
     connected = len(hellos)
     trainer = Api.trainer(server, TOKEN)
     status, people = trainer.get("/api/trainer/attendees")
@@ -205,9 +193,7 @@ def test_the_page_says_when_the_trainer_resets_its_lab_host_or_begins_a_new_grou
     page.wait_for_url(server + "/", timeout=WAIT_MS)
 
     # A page that was away when the group began finds out on reconnecting, and says so too
-    tab.join(server, "Ole")
-    page.wait_for_url(server + "/step/intro", timeout=WAIT_MS)
-    tab.wait_prompt()
+    tab.enter(server, "Ole")
     server.stop()
     cli = subprocess.run([sys.executable, "-m", "web.cli", "reset", "--all"], cwd=ROOT,
                          env={**os.environ, "NSLAB_STATE_DIR": str(config.state_dir),

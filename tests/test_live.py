@@ -64,6 +64,22 @@ def test_a_change_that_finishes_after_the_read_is_seen_by_a_second_look():
     watch.stop()
 
 
+def test_a_look_again_does_not_hold_up_the_next_commands_read():
+    lab = Lab()
+    watch = KernelWatch(lab.read, lab.announce, every=1.0, settle=0.01)
+    watch.poke("anna")  # a command
+    until(lambda: len(lab.reads) == 2)  # its read, and the look a second later
+    time.sleep(0.3)
+    lab.state = 1
+    asked = time.monotonic()
+    watch.poke("anna")  # the next command, 1.3 s after the first
+    until(lambda: len(lab.told) == 2)
+    # read within the settle time, not a second after the look (the first read was over a
+    # second ago)
+    assert lab.reads[-1] - asked < 0.5, lab.reads[-1] - asked
+    watch.stop()
+
+
 def test_no_activity_no_reads_and_the_same_answer():
     lab = Lab()
     watch = KernelWatch(lab.read, lab.announce, every=0.05, settle=0.01)

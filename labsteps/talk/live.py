@@ -6,16 +6,17 @@
     watch.latest(name) -> (version, model)  # the last one read: what a room of viewers fetches
 
 A prompt or any output (a job started with & changes state without a prompt) asks for a
-read; reads come at most once per EVERY seconds per lab host, a moment after the
+read; such reads come at most once per EVERY seconds per lab host, a moment after the
 activity (SETTLE), on one thread for the whole lab, so that a busy class never turns
 model reads into more than one core's worth of batch work. A lab host nobody looks at is
 not read until someone asks. When a read finds something new, the version goes up and
 announce(name, {"type": "kernel", "version": v}) tells the lab host's terminal viewers;
-the page then fetches the model. Such a read is followed by one more, EVERY later: the
+the page then fetches the model. Such a read is followed by one more look, EVERY later: the
 change may not have finished when the output came (a job prints "[1] 42" before it has
 exec'd its program), and nothing may be printed after it. Looks go on, once per EVERY, while
 each finds something new (memory filling up without a word), and stop at the first that
-finds nothing: no activity, no reads.
+finds nothing: no activity, no reads. A look does not hold up the read that the next
+command's output asks for.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class KernelWatch:
         self._due: dict[str, float] = {}  # lab host -> when its read is due
         self._heap: list[tuple[float, str]] = []
         self._last: dict[str, float] = {}  # lab host -> when its last read began
+        # ... and its last read that activity asked for: the next one waits EVERY after
+        # it (a look again does not hold up the read of the next command)
+        self._asked: dict[str, float] = {}
         self._stale: set[str] = set()  # activity since the last read
         self._again: set[str] = set()  # due to look once more after a read found a change
         self._looked: dict[str, int] = {}  # the version this thread last saw of a lab host
@@ -67,7 +71,7 @@ class KernelWatch:
         with self._lock:
             if name in self._due or self._stopped:
                 return
-            due = max(time.monotonic() + self.settle, self._last.get(name, 0.0) + self.every)
+            due = max(time.monotonic() + self.settle, self._asked.get(name, 0.0) + self.every)
             self._due[name] = due
             heapq.heappush(self._heap, (due, name))
             if self._thread is None:
@@ -122,6 +126,8 @@ class KernelWatch:
                     return
                 _, name = heapq.heappop(self._heap)
                 self._due.pop(name, None)
+                if name in self._stale:  # activity asked for this read (not only a look)
+                    self._asked[name] = time.monotonic()
                 if name in self._again:
                     self._again.discard(name)
                     self._stale.add(name)

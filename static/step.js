@@ -53,8 +53,7 @@ sidebar.addEventListener("focusout", (e) => {
   }
 });
 document.addEventListener("click", (e) => {
-  if (sidebar.classList.contains("open") && !sidebar.contains(e.target) &&
-      !stepsToggle.contains(e.target)) showSteps(false);
+  if (sidebar.classList.contains("open") && !inSteps(e.target)) showSteps(false);
 });
 
 async function api(path, body) {

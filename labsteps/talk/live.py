@@ -71,14 +71,18 @@ class KernelWatch:
         with self._lock:
             if name in self._due or self._stopped:
                 return
-            due = max(time.monotonic() + self.settle, self._asked.get(name, 0.0) + self.every)
-            self._due[name] = due
-            heapq.heappush(self._heap, (due, name))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="nslab-kernel-watch")
-                self._thread.start()
-            self._wake.notify()
+            self._schedule(name, max(time.monotonic() + self.settle,
+                                     self._asked.get(name, 0.0) + self.every))
+
+    def _schedule(self, name: str, due: float) -> None:
+        """A read of name at due (monotonic time); the caller holds the lock."""
+        self._due[name] = due
+        heapq.heappush(self._heap, (due, name))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True,
+                                            name="nslab-kernel-watch")
+            self._thread.start()
+        self._wake.notify()
 
     def model(self, name: str) -> tuple[int, dict]:
         """The lab host's model and its version, read now unless nothing happened since."""
@@ -145,9 +149,7 @@ class KernelWatch:
         with self._lock:
             if name in self._due or self._stopped:  # activity has asked for a read already
                 return
-            due = self._last.get(name, time.monotonic()) + self.every
-            self._due[name] = due
-            heapq.heappush(self._heap, (due, name))
+            self._schedule(name, self._last.get(name, time.monotonic()) + self.every)
             self._again.add(name)
 
     def _refresh(self, name: str) -> tuple[int, dict, str, object]:
